@@ -1,0 +1,41 @@
+# Two commands: `make run` (the product, embedded default) and `make test` (everything).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint install migrate seed bench-tickets clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q -c constraints.txt ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import django, celery, rest_framework, pytest" # fail here if the install did not
+	touch $@
+
+install: $(VENV)/.installed
+
+# The product on the embedded default: SQLite, filesystem Celery broker, email to var/outbox.
+run: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo --if-empty
+	@echo
+	@echo "  Partnership CRM: http://127.0.0.1:$(PORT)/   API docs: http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  Demo logins are printed above (password for all: see seed_demo output)."
+	@echo
+	DEBUG=$${DEBUG:-true} PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run --settings=partnership_crm.settings_test
+
+test: lint
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+bench-tickets: install
+	$(PY) -m bench.tickets
+
+clean:
+	rm -rf $(VENV) var

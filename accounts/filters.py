@@ -1,0 +1,71 @@
+"""Filters for list endpoints. Foreign keys filter by plain id (NumberFilter), so an id
+outside the user's scope behaves exactly like a missing one: no rows, no error that
+would reveal it exists."""
+
+import django_filters as df
+
+from .models import Contact, Organisation, Partnership, Product, Stage, StakeholderTag, TrialPhase
+
+
+class OrganisationFilter(df.FilterSet):
+    kind = df.ChoiceFilter(choices=Organisation.Kind.choices)
+    phase = df.ChoiceFilter(choices=Organisation.Phase.choices)
+    urn = df.CharFilter()
+    local_authority = df.CharFilter(lookup_expr="iexact")
+    trust = df.NumberFilter(field_name="trust_id")
+
+    class Meta:
+        model = Organisation
+        fields = ["kind", "phase", "urn", "local_authority", "trust"]
+
+
+class ContactFilter(df.FilterSet):
+    school = df.NumberFilter(field_name="school_id")
+    partnership = df.NumberFilter(field_name="partnership_links__partnership_id")
+    tag = df.ChoiceFilter(choices=StakeholderTag.choices, method="filter_tag")
+
+    class Meta:
+        model = Contact
+        fields = ["school", "partnership", "tag"]
+
+    def filter_tag(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        return queryset.with_tag(value)
+
+
+class ProductFilter(df.FilterSet):
+    supplier = df.NumberFilter(field_name="supplier_id")
+    is_active = df.BooleanFilter()
+
+    class Meta:
+        model = Product
+        fields = ["supplier", "is_active"]
+
+
+class PartnershipFilter(df.FilterSet):
+    stage = df.MultipleChoiceFilter(choices=Stage.choices)
+    supplier = df.NumberFilter(field_name="supplier_id")
+    school = df.NumberFilter(field_name="school_id")
+    trust = df.NumberFilter(field_name="school__trust_id")
+    account_manager = df.NumberFilter(field_name="account_manager_id")
+    product = df.NumberFilter(field_name="products__id", distinct=True)
+    local_authority = df.CharFilter(field_name="school__local_authority", lookup_expr="iexact")
+    contract_end_before = df.DateFilter(field_name="contract_end", lookup_expr="lte")
+
+    class Meta:
+        model = Partnership
+        fields = ["stage", "supplier", "school", "trust", "account_manager", "product"]
+
+
+class TrialPhaseFilter(df.FilterSet):
+    partnership = df.NumberFilter(field_name="partnership_id")
+    school = df.NumberFilter(field_name="partnership__school_id")
+    kind = df.ChoiceFilter(choices=TrialPhase.Kind.choices)
+    decision = df.ChoiceFilter(choices=TrialPhase.Decision.choices)
+    active_on = df.DateFilter(method="filter_active_on")
+
+    class Meta:
+        model = TrialPhase
+        fields = ["partnership", "school", "kind", "decision"]
+
+    def filter_active_on(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        return queryset.filter(start_date__lte=value, end_date__gte=value)

@@ -1,0 +1,291 @@
+"""Input and output shapes only; the rules live in services.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from partnership_crm.api import ScopedPrimaryKeyRelatedField
+
+from .models import (
+    Contact,
+    Organisation,
+    Partnership,
+    Product,
+    Stage,
+    StageChange,
+    StakeholderTag,
+    SuccessCriterion,
+    TrialPhase,
+    User,
+)
+from .scoping import scope_for
+
+
+class SupplierStaffField(serializers.PrimaryKeyRelatedField):
+    """A colleague: any active member of one of the requesting user's suppliers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", User.objects.none())
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> Any:
+        user = self.context["request"].user
+        supplier_ids = scope_for(user).supplier_ids
+        return User.objects.filter(
+            is_active=True, memberships__organisation_id__in=supplier_ids
+        ).distinct()
+
+
+class OrganisationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organisation
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "urn",
+            "phase",
+            "local_authority",
+            "postcode",
+            "trust",
+            "timezone",
+            "day_starts",
+            "day_ends",
+        ]
+        read_only_fields = fields
+
+
+class MembershipOutSerializer(serializers.Serializer):
+    organisation = serializers.IntegerField(source="organisation_id")
+    organisation_name = serializers.CharField(source="organisation.name")
+    organisation_kind = serializers.CharField(source="organisation.kind")
+    role = serializers.CharField()
+
+
+class MeSerializer(serializers.ModelSerializer):
+    memberships = MembershipOutSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "memberships"]
+        read_only_fields = fields
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expiry = serializers.DateTimeField()
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    tags = serializers.ListField(
+        child=serializers.ChoiceField(choices=StakeholderTag.choices),
+        source="tag_list",
+        required=False,
+        help_text="Stakeholder tags.",
+    )
+    school = ScopedPrimaryKeyRelatedField(Organisation, required=False)
+    partnership = ScopedPrimaryKeyRelatedField(
+        Partnership,
+        write_only=True,
+        required=False,
+        help_text="Supplier staff add a contact through one of their partnerships.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "school",
+            "partnership",
+            "first_name",
+            "last_name",
+            "email",
+            "job_title",
+            "tags",
+            "user",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["user", "created_at", "updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tag_list" in attrs:
+            attrs["tags"] = attrs.pop("tag_list")
+        if self.instance is not None:
+            for field in ("school", "partnership"):
+                if field in attrs:
+                    raise serializers.ValidationError({field: "A contact cannot move school."})
+        return attrs
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    supplier = ScopedPrimaryKeyRelatedField(
+        Organisation,
+        required=False,
+        help_text="Defaults to your supplier when you belong to one.",
+    )
+
+    class Meta:
+        model = Product
+        fields = ["id", "supplier", "name", "description", "is_active", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and "supplier" in attrs:
+            raise serializers.ValidationError({"supplier": "A product cannot change supplier."})
+        if self.instance is None and "supplier" not in attrs:
+            user = self.context["request"].user
+            suppliers = sorted(scope_for(user).supplier_ids)
+            if len(suppliers) != 1:
+                raise serializers.ValidationError({"supplier": "Say which supplier."})
+            attrs["supplier"] = Organisation.objects.get(pk=suppliers[0])
+        return attrs
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    by = serializers.StringRelatedField()
+
+    class Meta:
+        model = StageChange
+        fields = ["from_stage", "to_stage", "by", "at", "is_override", "reason"]
+
+
+class PartnershipSerializer(serializers.ModelSerializer):
+    supplier = ScopedPrimaryKeyRelatedField(Organisation, required=False)
+    school = ScopedPrimaryKeyRelatedField(Organisation)
+    products = ScopedPrimaryKeyRelatedField(Product, many=True, required=False)
+    account_manager = SupplierStaffField(required=False, allow_null=True)
+    supplier_name = serializers.CharField(source="supplier.name", read_only=True)
+    school_name = serializers.CharField(source="school.name", read_only=True)
+    school_urn = serializers.CharField(source="school.urn", read_only=True)
+    account_manager_name = serializers.SerializerMethodField()
+    overrides = serializers.SerializerMethodField(
+        help_text="Pilot-gate overrides: who moved the partnership past the technical "
+        "review without a ready survey, and why. Shown to the school."
+    )
+
+    class Meta:
+        model = Partnership
+        fields = [
+            "id",
+            "supplier",
+            "supplier_name",
+            "school",
+            "school_name",
+            "school_urn",
+            "products",
+            "account_manager",
+            "account_manager_name",
+            "stage",
+            "stage_changed_at",
+            "onsite_hours_per_term",
+            "first_response_target_hours",
+            "resolution_target_hours",
+            "nudges_per_contact_per_week",
+            "nudges_per_contact_per_term",
+            "contract_start",
+            "contract_end",
+            "overrides",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["stage", "stage_changed_at", "created_at", "updated_at"]
+
+    def get_account_manager_name(self, obj: Partnership) -> str | None:
+        return str(obj.account_manager) if obj.account_manager_id else None
+
+    @extend_schema_field(StageChangeSerializer(many=True))
+    def get_overrides(self, obj: Partnership) -> list[dict[str, Any]]:
+        overrides = [c for c in obj.stage_changes.all() if c.is_override]
+        return StageChangeSerializer(overrides, many=True).data
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            for field in ("supplier", "school"):
+                if field in attrs and attrs[field] != getattr(self.instance, field):
+                    raise serializers.ValidationError(
+                        {field: "A partnership cannot change supplier or school."}
+                    )
+                attrs.pop(field, None)
+        elif "supplier" not in attrs:
+            suppliers = sorted(scope_for(self.context["request"].user).supplier_ids)
+            if len(suppliers) != 1:
+                raise serializers.ValidationError({"supplier": "Say which supplier."})
+            attrs["supplier"] = Organisation.objects.get(pk=suppliers[0])
+        return attrs
+
+
+class PartnershipDetailSerializer(PartnershipSerializer):
+    stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
+    allowed_next_stages = serializers.SerializerMethodField()
+
+    class Meta(PartnershipSerializer.Meta):
+        fields = [*PartnershipSerializer.Meta.fields, "stage_history", "allowed_next_stages"]
+
+    def get_allowed_next_stages(self, obj: Partnership) -> list[str]:
+        from .stages import allowed_next
+
+        return allowed_next(obj)
+
+
+class TransitionSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Supplier admins only: why the pilot starts without a ready technical survey.",
+    )
+
+
+class SuccessCriterionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SuccessCriterion
+        fields = ["id", "description", "target", "evaluation", "evidence"]
+
+
+class TrialPhaseSerializer(serializers.ModelSerializer):
+    partnership = ScopedPrimaryKeyRelatedField(Partnership)
+    cohort = ScopedPrimaryKeyRelatedField(Contact, many=True, required=False)
+    criteria = SuccessCriterionSerializer(many=True, required=False)
+
+    class Meta:
+        model = TrialPhase
+        fields = [
+            "id",
+            "partnership",
+            "kind",
+            "start_date",
+            "end_date",
+            "cohort",
+            "intent",
+            "implementation",
+            "impact",
+            "criteria",
+            "decision",
+            "decision_notes",
+            "decided_at",
+            "created_at",
+        ]
+        read_only_fields = ["decision", "decision_notes", "decided_at", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and "partnership" in attrs:
+            if attrs["partnership"] != self.instance.partnership:
+                raise serializers.ValidationError(
+                    {"partnership": "A phase cannot move to another partnership."}
+                )
+            attrs.pop("partnership")
+        start = attrs.get("start_date", getattr(self.instance, "start_date", None))
+        end = attrs.get("end_date", getattr(self.instance, "end_date", None))
+        if start and end and end < start:
+            raise serializers.ValidationError({"end_date": "The phase ends before it starts."})
+        return attrs

@@ -1,0 +1,274 @@
+"""API v1 for accounts: parse -> service -> serialize. Rows come only through
+``visible_to`` (see partnership_crm.api.ScopedViewSetMixin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.models import AuthToken
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from partnership_crm.api import ScopedModelViewSet, ScopedReadOnlyViewSet
+
+from . import services
+from .filters import (
+    ContactFilter,
+    OrganisationFilter,
+    PartnershipFilter,
+    ProductFilter,
+    TrialPhaseFilter,
+)
+from .models import Contact, Membership, Organisation, Partnership, Product, StageChange, TrialPhase
+from .serializers import (
+    ContactSerializer,
+    MeSerializer,
+    OrganisationSerializer,
+    PartnershipDetailSerializer,
+    PartnershipSerializer,
+    ProductSerializer,
+    TokenRequestSerializer,
+    TokenResponseSerializer,
+    TransitionSerializer,
+    TrialPhaseSerializer,
+)
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: field errors."),
+    403: OpenApiResponse(description="Your role may not do this."),
+    404: OpenApiResponse(description="Not found, or outside your scope."),
+}
+
+
+class TokenView(APIView):
+    """Exchange email and password for an API token (sent as ``Authorization: Token …``)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: TokenResponseSerializer, 400: ERRORS[400]},
+    )
+    def post(self, request: Request) -> Response:
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request=request._request,
+            username=data.validated_data["email"].lower(),
+            password=data.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["That email and password do not match an account."]}
+            )
+        instance, token = AuthToken.objects.create(user=user)
+        return Response({"token": token, "expiry": instance.expiry})
+
+
+class LogoutView(APIView):
+    """Revoke the token this request was made with."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        user = request.user
+        memberships = Membership.objects.filter(user=user).select_related("organisation")
+        user._prefetched_objects_cache = {"memberships": memberships}  # type: ignore[union-attr]
+        return Response(MeSerializer(user).data)
+
+
+class OrganisationViewSet(ScopedReadOnlyViewSet):
+    """Your own organisations, your partners, and (for supplier staff) the school directory."""
+
+    queryset = Organisation.objects.all()
+    serializer_class = OrganisationSerializer
+    filterset_class = OrganisationFilter
+    search_fields = ["name", "urn", "postcode", "local_authority"]
+    ordering_fields = ["name", "urn", "kind", "local_authority", "created_at"]
+    ordering = ["name", "id"]
+
+
+class ContactViewSet(ScopedModelViewSet):
+    """School staff. A school lead sees and controls all of their school's staff; a
+    supplier sees only the people linked to its own partnerships."""
+
+    queryset = Contact.objects.all()
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+    search_fields = ["first_name", "last_name", "email", "job_title"]
+    ordering_fields = ["last_name", "first_name", "email", "created_at"]
+    ordering = ["last_name", "first_name", "id"]
+
+    def optimise(self, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        return queryset.distinct() if "partnership" in self.request.query_params else queryset
+
+    @extend_schema(responses={201: ContactSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        s = self.get_serializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        contact = services.contact_create(by=request.user, **s.validated_data)
+        return Response(self.get_serializer(contact).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact = self.get_object()
+        s = self.get_serializer(contact, data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        contact = services.contact_update(contact=contact, by=request.user, **s.validated_data)
+        return Response(self.get_serializer(contact).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.contact_delete(contact=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProductViewSet(ScopedModelViewSet):
+    queryset = Product.objects.all()
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name", "id"]
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        s = self.get_serializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        product = services.product_create(by=request.user, **s.validated_data)
+        return Response(self.get_serializer(product).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        product = self.get_object()
+        s = self.get_serializer(product, data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        product = services.product_update(product=product, by=request.user, **s.validated_data)
+        return Response(self.get_serializer(product).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.product_delete(product=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PartnershipViewSet(ScopedModelViewSet):
+    """Supplier × school partnerships with their agreement. The stage moves only through
+    the ``transition`` action, which enforces the stage machine and the pilot gate."""
+
+    queryset = Partnership.objects.all()
+    filterset_class = PartnershipFilter
+    search_fields = ["school__name", "school__urn", "supplier__name"]
+    ordering_fields = [
+        "school__name",
+        "supplier__name",
+        "stage",
+        "stage_changed_at",
+        "contract_end",
+        "created_at",
+        "updated_at",
+    ]
+    ordering = ["-updated_at", "id"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action == "transition":
+            return TransitionSerializer
+        if self.action == "list":
+            return PartnershipSerializer
+        return PartnershipDetailSerializer
+
+    def optimise(self, queryset: QuerySet[Partnership]) -> QuerySet[Partnership]:
+        queryset = queryset.select_related("supplier", "school", "account_manager")
+        changes = StageChange.objects.select_related("by")
+        if self.action == "list":
+            changes = changes.filter(is_override=True)
+        return queryset.prefetch_related(
+            Prefetch("products", queryset=Product.objects.only("id")),
+            Prefetch("stage_changes", queryset=changes),
+        )
+
+    @extend_schema(responses={201: PartnershipDetailSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        s = PartnershipSerializer(data=request.data, context=self.get_serializer_context())
+        s.is_valid(raise_exception=True)
+        p = services.partnership_create(by=request.user, **s.validated_data)
+        return Response(self._detail(p.pk), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        p = self.get_object()
+        s = PartnershipSerializer(
+            p, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        s.is_valid(raise_exception=True)
+        services.partnership_update(partnership=p, by=request.user, **s.validated_data)
+        return Response(self._detail(p.pk))
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={
+            200: PartnershipDetailSerializer,
+            400: OpenApiResponse(
+                description="Refused: `stage` says why, `allowed_stages` lists where it may go."
+            ),
+            403: ERRORS[403],
+            404: ERRORS[404],
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        """Move the partnership to another stage."""
+        p = self.get_object()
+        s = TransitionSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        services.partnership_transition(
+            partnership=p,
+            to_stage=s.validated_data["stage"],
+            override_reason=s.validated_data.get("override_reason", ""),
+            by=request.user,
+        )
+        return Response(self._detail(p.pk))
+
+    def _detail(self, pk: int) -> Any:
+        fresh = self.optimise(Partnership.objects.filter(pk=pk)).get()
+        return PartnershipDetailSerializer(fresh, context=self.get_serializer_context()).data
+
+
+class TrialPhaseViewSet(ScopedModelViewSet):
+    queryset = TrialPhase.objects.all()
+    serializer_class = TrialPhaseSerializer
+    filterset_class = TrialPhaseFilter
+    ordering_fields = ["start_date", "end_date", "created_at"]
+    ordering = ["start_date", "id"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def optimise(self, queryset: QuerySet[TrialPhase]) -> QuerySet[TrialPhase]:
+        return queryset.prefetch_related(
+            "criteria", Prefetch("cohort", queryset=Contact.objects.only("id"))
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        s = self.get_serializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        phase = services.trial_phase_create(by=request.user, **s.validated_data)
+        return Response(self.get_serializer(phase).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        phase = self.get_object()
+        s = self.get_serializer(phase, data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        phase = services.trial_phase_update(phase=phase, by=request.user, **s.validated_data)
+        return Response(self.get_serializer(phase).data)

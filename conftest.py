@@ -1,0 +1,156 @@
+"""The cast every test shares: two unrelated suppliers, two schools (one in a trust),
+users of every role, and what links them. See World for who is who."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase, User
+from accounts.tests import factories as f
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under CI=true the suite runs on PostgreSQL and Redis or not at all."""
+    if os.environ.get("CI", "").lower() != "true":
+        return
+    db, redis = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    problems = []
+    if not db.startswith(("postgres://", "postgresql://")) or not _reachable(db, 5432):
+        problems.append(f"PostgreSQL is not reachable (DATABASE_URL={db or 'unset'})")
+    if not redis.startswith("redis://") or not _reachable(redis, 6379):
+        problems.append(f"Redis is not reachable (REDIS_URL={redis or 'unset'})")
+    if problems:
+        pytest.exit("CI=true: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@dataclass
+class World:
+    """
+    s1 (supplier, "Acme Learning"): s1_admin, s1_am, s1_agent
+    s2 (supplier, "Brightboard"):   s2_admin, s2_am, s2_agent
+    trust ("Oak Trust"):            trust_lead; school A belongs to it
+    school A: a_lead, a_teacher     school B (no trust): b_lead, b_teacher
+    partnerships: p_a1 = s1 × A, p_a2 = s2 × A, p_b2 = s2 × B
+    contacts: A: c_a_teacher (a_teacher's own, pilot cohort of p_a1), c_a_it (linked to
+    p_a1), c_a_dsl (cohort of p_a2), c_a_unlinked; B: c_b_teacher (cohort of p_b2), c_b_it
+    outsider: signed in, member of nothing
+    """
+
+    users: dict[str, User] = field(default_factory=dict)
+    orgs: dict[str, Organisation] = field(default_factory=dict)
+    partnerships: dict[str, Partnership] = field(default_factory=dict)
+    products: dict[str, Product] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    phases: dict[str, TrialPhase] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        for bucket in ("users", "orgs", "partnerships", "products", "contacts", "phases"):
+            values = self.__dict__.get(bucket, {})
+            if name in values:
+                return values[name]
+        raise AttributeError(name)
+
+    def client(self, user_name: str | None) -> APIClient:
+        client = APIClient()
+        if user_name is not None:
+            client.force_authenticate(self.users[user_name])
+        return client
+
+
+def build_world() -> World:
+    w = World()
+    s1 = f.SupplierFactory(name="Acme Learning")
+    s2 = f.SupplierFactory(name="Brightboard")
+    trust = f.TrustFactory(name="Oak Trust")
+    a = f.SchoolFactory(name="Ashfield Primary", urn="100001", trust=trust)
+    b = f.SchoolFactory(name="Beacon Academy", urn="100002", phase="secondary")
+    w.orgs.update(s1=s1, s2=s2, trust=trust, school_a=a, school_b=b)
+
+    roles = {
+        "s1_admin": (s1, "supplier_admin"),
+        "s1_am": (s1, "account_manager"),
+        "s1_agent": (s1, "support_agent"),
+        "s2_admin": (s2, "supplier_admin"),
+        "s2_am": (s2, "account_manager"),
+        "s2_agent": (s2, "support_agent"),
+        "trust_lead": (trust, "trust_lead"),
+        "a_lead": (a, "school_lead"),
+        "a_teacher": (a, "teacher"),
+        "b_lead": (b, "school_lead"),
+        "b_teacher": (b, "teacher"),
+    }
+    for name, (org, role) in roles.items():
+        user = f.UserFactory(email=f"{name}@example.org", full_name=name.replace("_", " ").title())
+        f.MembershipFactory(user=user, organisation=org, role=role)
+        w.users[name] = user
+    w.users["outsider"] = f.UserFactory(email="outsider@example.org")
+
+    w.products["prod1"] = f.ProductFactory(supplier=s1, name="Acme Maths")
+    w.products["prod2"] = f.ProductFactory(supplier=s2, name="Brightboard Reading")
+    p_a1 = f.PartnershipFactory(supplier=s1, school=a, account_manager=w.users["s1_am"])
+    p_a2 = f.PartnershipFactory(supplier=s2, school=a, account_manager=w.users["s2_am"])
+    p_b2 = f.PartnershipFactory(supplier=s2, school=b, account_manager=w.users["s2_am"])
+    p_a1.products.set([w.products["prod1"]])
+    p_a2.products.set([w.products["prod2"]])
+    p_b2.products.set([w.products["prod2"]])
+    w.partnerships.update(p_a1=p_a1, p_a2=p_a2, p_b2=p_b2)
+
+    c = w.contacts
+    c["c_a_teacher"] = f.ContactFactory(
+        school=a, user=w.users["a_teacher"], first_name="Ann", tags=",teacher,"
+    )
+    c["c_a_it"] = f.ContactFactory(school=a, first_name="Ivan", tags=",it_lead,")
+    c["c_a_dsl"] = f.ContactFactory(school=a, first_name="Dina", tags=",dsl,senior_leader,")
+    c["c_a_unlinked"] = f.ContactFactory(school=a, first_name="Una")
+    c["c_b_teacher"] = f.ContactFactory(
+        school=b, user=w.users["b_teacher"], first_name="Ben", tags=",teacher,"
+    )
+    c["c_b_it"] = f.ContactFactory(school=b, first_name="Bob", tags=",it_lead,")
+    for p, contact in [
+        (p_a1, "c_a_teacher"),
+        (p_a1, "c_a_it"),
+        (p_a2, "c_a_dsl"),
+        (p_b2, "c_b_teacher"),
+        (p_b2, "c_b_it"),
+    ]:
+        f.PartnershipContactFactory(partnership=p, contact=c[contact])
+
+    for name, p, cohort in [
+        ("ph_a1", p_a1, "c_a_teacher"),
+        ("ph_a2", p_a2, "c_a_dsl"),
+        ("ph_b2", p_b2, "c_b_teacher"),
+    ]:
+        phase = f.TrialPhaseFactory(partnership=p)
+        phase.cohort.set([c[cohort]])
+        w.phases[name] = phase
+    return w
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    return build_world()

@@ -1,0 +1,115 @@
+"""DRF plumbing named in settings (pagination, exception handler). It must not import
+rest_framework.viewsets: DRF imports these while it is still loading."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class CappedPageNumberPagination(PageNumberPagination):
+    """Page-number pagination with a count that stops at ``count_cap``.
+
+    A full COUNT(*) grows with the table; counting at most ``count_cap + 1`` rows of the
+    user's own (index-filtered) scope keeps every page's cost bounded. ``count_capped``
+    tells clients that there are more.
+    """
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    count_cap = 10_000
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        self.request = request
+        page_size = self.get_page_size(request)
+        if not page_size:
+            return None
+        try:
+            page_number = int(request.query_params.get(self.page_query_param, 1))
+        except (TypeError, ValueError):
+            raise exceptions.ValidationError({"page": ["A page is a whole number."]}) from None
+        if page_number < 1:
+            raise exceptions.NotFound("Invalid page.")
+        self.page_number = page_number
+        self.page_size_value = page_size
+        offset = (page_number - 1) * page_size
+        rows = list(queryset[offset : offset + page_size + 1])
+        self.has_next = len(rows) > page_size
+        rows = rows[:page_size]
+        if page_number == 1 and not self.has_next:
+            self.count, self.count_capped = len(rows), False
+        else:
+            capped = queryset.order_by()[: self.count_cap + 1].count()
+            self.count_capped = capped > self.count_cap
+            self.count = min(capped, self.count_cap)
+        if page_number > 1 and not rows:
+            raise exceptions.NotFound("Invalid page.")
+        return rows
+
+    def _link(self, number: int | None) -> str | None:
+        if number is None:
+            return None
+        from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+        url = self.request.build_absolute_uri()
+        if number == 1:
+            return remove_query_param(url, self.page_query_param)
+        return replace_query_param(url, self.page_query_param, number)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(
+            OrderedDict(
+                [
+                    ("count", self.count),
+                    ("count_capped", self.count_capped),
+                    ("next", self._link(self.page_number + 1 if self.has_next else None)),
+                    (
+                        "previous",
+                        self._link(self.page_number - 1 if self.page_number > 1 else None),
+                    ),
+                    ("results", data),
+                ]
+            )
+        )
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["count", "count_capped", "results"],
+            "properties": {
+                "count": {"type": "integer", "description": "Rows in your scope, up to 10,000."},
+                "count_capped": {"type": "boolean", "description": "True when there are more."},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Services raise Django's ValidationError / PermissionDenied; answer 400 / 403."""
+    if isinstance(exc, DjangoValidationError):
+        detail: Any
+        if hasattr(exc, "error_dict"):
+            detail = {
+                ("non_field_errors" if field == "__all__" else field): [
+                    str(m) for e in errs for m in e.messages
+                ]
+                for field, errs in exc.error_dict.items()
+            }
+        else:
+            detail = {"non_field_errors": list(exc.messages)}
+        extra = getattr(exc, "allowed", None)
+        if extra is not None:
+            detail["allowed_stages"] = extra
+        return Response(detail, status=400)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    return drf_exception_handler(exc, context)
