@@ -1,0 +1,99 @@
+"""The tenancy oracle: who may see which object of the shared cast (conftest.World).
+
+Written out by hand, independently of the ``visible_to`` functions it checks. A model
+served under /api/v1/ that has no entry here makes the tenancy matrix fail, so an
+endpoint added later must declare who sees its objects before it can land.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Model
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
+
+S1 = ("s1_admin", "s1_am", "s1_agent")
+S2 = ("s2_admin", "s2_am", "s2_agent")
+ALL_USERS = (*S1, *S2, "trust_lead", "a_lead", "a_teacher", "b_lead", "b_teacher", "outsider")
+
+
+def _table(**rows: tuple[str, ...]) -> dict[str, set[str]]:
+    table = {user: set() for user in ALL_USERS}
+    for key, names in rows.items():
+        users = {"s1": S1, "s2": S2}.get(key, (key,))
+        for user in users:
+            table[user] = set(names)
+    return table
+
+
+EXPECTED: dict[type[Model], dict[str, set[str]]] = {
+    Organisation: _table(
+        # Supplier staff see the public school/trust directory, never another supplier.
+        s1=("s1", "school_a", "school_b", "trust"),
+        s2=("s2", "school_a", "school_b", "trust"),
+        trust_lead=("trust", "school_a", "s1", "s2"),
+        a_lead=("school_a", "trust", "s1", "s2"),
+        a_teacher=("school_a", "trust", "s1"),
+        b_lead=("school_b", "s2"),
+        b_teacher=("school_b", "s2"),
+    ),
+    Partnership: _table(
+        s1=("p_a1",),
+        s2=("p_a2", "p_b2"),
+        trust_lead=("p_a1", "p_a2"),
+        a_lead=("p_a1", "p_a2"),
+        a_teacher=("p_a1",),
+        b_lead=("p_b2",),
+        b_teacher=("p_b2",),
+    ),
+    Contact: _table(
+        s1=("c_a_teacher", "c_a_it"),
+        s2=("c_a_dsl", "c_b_teacher", "c_b_it"),
+        trust_lead=("c_a_teacher", "c_a_it", "c_a_dsl", "c_a_unlinked"),
+        a_lead=("c_a_teacher", "c_a_it", "c_a_dsl", "c_a_unlinked"),
+        a_teacher=("c_a_teacher",),
+        b_lead=("c_b_teacher", "c_b_it"),
+        b_teacher=("c_b_teacher",),
+    ),
+    Product: _table(
+        s1=("prod1",),
+        s2=("prod2",),
+        trust_lead=("prod1", "prod2"),
+        a_lead=("prod1", "prod2"),
+        a_teacher=("prod1",),
+        b_lead=("prod2",),
+        b_teacher=("prod2",),
+    ),
+    TrialPhase: _table(
+        s1=("ph_a1",),
+        s2=("ph_a2", "ph_b2"),
+        trust_lead=("ph_a1", "ph_a2"),
+        a_lead=("ph_a1", "ph_a2"),
+        a_teacher=("ph_a1",),
+        b_lead=("ph_b2",),
+        b_teacher=("ph_b2",),
+    ),
+}
+
+# Routes under /api/v1/ that are not scoped viewsets, each with tests of its own.
+UNSCOPED_ROUTES = {
+    "auth-token": "accounts/tests/test_auth.py",
+    "auth-logout": "accounts/tests/test_auth.py",
+    "me": "accounts/tests/test_auth.py",
+}
+
+
+def api_v1_patterns() -> list[tuple[str, URLPattern]]:
+    """Every URL pattern whose path starts with api/v1/, as (route string, pattern)."""
+    found: list[tuple[str, URLPattern]] = []
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif route.lstrip("^").startswith("api/v1/"):
+                found.append((route, p))
+
+    walk(get_resolver().url_patterns, "")
+    return found
