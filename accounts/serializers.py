@@ -115,6 +115,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["user", "created_at", "updated_at"]
+        validators: list[Any] = []  # uniqueness: the service (clear message) and the DB
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "tag_list" in attrs:
@@ -137,6 +138,7 @@ class ProductSerializer(serializers.ModelSerializer):
         model = Product
         fields = ["id", "supplier", "name", "description", "is_active", "created_at"]
         read_only_fields = ["created_at"]
+        validators: list[Any] = []  # uniqueness: the service (clear message) and the DB
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None and "supplier" in attrs:
@@ -198,6 +200,9 @@ class PartnershipSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["stage", "stage_changed_at", "created_at", "updated_at"]
+        # Uniqueness of a live partnership is checked by the service (with a clear message)
+        # and guaranteed by the database constraint.
+        validators: list[Any] = []
 
     def get_account_manager_name(self, obj: Partnership) -> str | None:
         return str(obj.account_manager) if obj.account_manager_id else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import (
@@ -37,6 +37,15 @@ class StageRefused(ValidationError):
 def _require_manager(user: User, supplier_id: int) -> None:
     if not scope_for(user).manages_supplier(supplier_id):
         raise PermissionDenied("Only the supplier's admins and account managers may do this.")
+
+
+def _save_unique(instance: Any, message: dict[str, str]) -> None:
+    """Insert; a concurrent insert that wins the unique constraint becomes a 400."""
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise ValidationError(message) from exc
 
 
 def _apply(instance: Any, data: dict[str, Any]) -> list[str]:
@@ -73,7 +82,7 @@ def partnership_create(
     fields.setdefault("account_manager", by)
     partnership = Partnership(supplier=supplier, school=school, **fields)
     partnership.full_clean(exclude=["products", "contacts"])
-    partnership.save()
+    _save_unique(partnership, {"school": "This school already has a live partnership with you."})
     if products:
         partnership.products.set(products)
     StageChange.objects.create(
@@ -152,7 +161,7 @@ def product_create(*, by: User, supplier: Organisation, **fields: Any) -> Produc
         raise ValidationError({"name": "You already have a product with this name."})
     product = Product(supplier=supplier, **fields)
     product.full_clean()
-    product.save()
+    _save_unique(product, {"name": "You already have a product with this name."})
     return product
 
 
@@ -231,7 +240,7 @@ def contact_create(
         contact = Contact(school=school, **{**fields, "email": email})
         contact.tags = Contact.encode_tags(tags or [])
         contact.full_clean()
-        contact.save()
+        _save_unique(contact, {"email": "This school already has a contact with this email."})
     if partnership is not None:
         PartnershipContact.objects.get_or_create(
             partnership=partnership, contact=contact, defaults={"added_by": by}

@@ -45,7 +45,7 @@ class SchoolFactory(DjangoModelFactory):
 
     kind = Organisation.Kind.SCHOOL
     name = factory.Sequence(lambda n: f"School {n}")
-    urn = factory.Sequence(lambda n: f"{100000 + n:06d}")
+    urn = factory.Sequence(lambda n: f"{200000 + n:06d}")
     phase = Organisation.Phase.PRIMARY
     local_authority = "Leeds"
 

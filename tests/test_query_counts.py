@@ -1,0 +1,82 @@
+"""List endpoints run the same number of queries for 1 row as for a full page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import SuccessCriterion
+from accounts.tests import factories as f
+
+
+def _count(world: Any, user: str, url: str) -> tuple[int, int, list[str]]:
+    world.users[user].__dict__.pop("_crm_scope", None)  # as a fresh request would
+    client = world.client(user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, {"page_size": 200})
+    assert response.status_code == 200
+    return (
+        len(ctx.captured_queries),
+        len(response.json()["results"]),
+        [q["sql"] for q in ctx.captured_queries],
+    )
+
+
+def _more_partnerships(world: Any, n: int) -> None:
+    for _ in range(n):
+        p = f.PartnershipFactory(supplier=world.s1, account_manager=world.s1_am)
+        p.products.set([world.prod1])
+        contact = f.ContactFactory(school=p.school)
+        f.PartnershipContactFactory(partnership=p, contact=contact)
+        phase = f.TrialPhaseFactory(partnership=p)
+        phase.cohort.set([contact])
+        SuccessCriterion.objects.create(phase=phase, description="Weekly use")
+
+
+def _more_products(world: Any, n: int) -> None:
+    for _ in range(n):
+        f.ProductFactory(supplier=world.s1)
+
+
+# Budgets, listing each query:
+#   every request: the user's memberships (their scope), 1 query
+#   partnerships: page (supplier, school, account manager joined), capped count*,
+#                 products and override stage changes (2 prefetches)
+#   contacts:     page (+ the partnership-link subquery inlined), capped count*
+#   products:     page, capped count*
+#   trial-phases: page (partnership subquery inlined), capped count*, criteria, cohort
+#   organisations: page, capped count*
+# (*only when the page is full or not the first page)
+CASES: list[tuple[str, Callable[[Any, int], None], int]] = [
+    ("/api/v1/partnerships/", _more_partnerships, 5),
+    ("/api/v1/contacts/", _more_partnerships, 3),
+    ("/api/v1/products/", _more_products, 3),
+    ("/api/v1/trial-phases/", _more_partnerships, 5),
+    ("/api/v1/organisations/", _more_partnerships, 3),
+]
+
+
+@pytest.mark.parametrize("url,grow,budget", CASES, ids=[c[0] for c in CASES])
+def test_a_list_costs_the_same_queries_for_one_row_as_for_many(
+    world: Any, url: str, grow: Callable[[Any, int], None], budget: int
+) -> None:
+    few, rows_few, _ = _count(world, "s1_am", url)
+    grow(world, 25)
+    many, rows_many, sql = _count(world, "s1_am", url)
+    assert rows_many > rows_few
+    assert many == few, "\n".join(sql)
+    assert many <= budget, "\n".join(sql)
+
+
+def test_a_school_leads_partnership_list_is_bounded_too(world: Any) -> None:
+    few, _, _ = _count(world, "a_lead", "/api/v1/partnerships/")
+    for _ in range(10):
+        p = f.PartnershipFactory(school=world.school_a)
+        p.products.set([f.ProductFactory(supplier=p.supplier)])
+    many, rows, sql = _count(world, "a_lead", "/api/v1/partnerships/")
+    assert rows == 12
+    assert many == few, "\n".join(sql)
