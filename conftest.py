@@ -58,6 +58,9 @@ class World:
     partnerships: p_a1 = s1 × A, p_a2 = s2 × A, p_b2 = s2 × B
     contacts: A: c_a_teacher (a_teacher's own, pilot cohort of p_a1), c_a_it (linked to
     p_a1), c_a_dsl (cohort of p_a2), c_a_unlinked; B: c_b_teacher (cohort of p_b2), c_b_it
+    tickets: t_a1 (a_teacher on p_a1: public reply m_a1_public, internal note
+    m_a1_internal), t_a2 (a_lead on p_a2: m_a2_public, m_a2_internal), t_b2 (b_teacher on
+    p_b2: m_b2_public)
     outsider: signed in, member of nothing
     """
 
@@ -67,9 +70,22 @@ class World:
     products: dict[str, Product] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
     phases: dict[str, TrialPhase] = field(default_factory=dict)
+    tickets: dict[str, Any] = field(default_factory=dict)
+    messages: dict[str, Any] = field(default_factory=dict)
+
+    BUCKETS = (
+        "users",
+        "orgs",
+        "partnerships",
+        "products",
+        "contacts",
+        "phases",
+        "tickets",
+        "messages",
+    )
 
     def __getattr__(self, name: str) -> Any:
-        for bucket in ("users", "orgs", "partnerships", "products", "contacts", "phases"):
+        for bucket in self.BUCKETS:
             values = self.__dict__.get(bucket, {})
             if name in values:
                 return values[name]
@@ -148,6 +164,30 @@ def build_world() -> World:
         phase = f.TrialPhaseFactory(partnership=p)
         phase.cohort.set([c[cohort]])
         w.phases[name] = phase
+
+    from tickets.services import ticket_create, ticket_post_message
+
+    for name, raiser, p in [
+        ("t_a1", "a_teacher", p_a1),
+        ("t_a2", "a_lead", p_a2),
+        ("t_b2", "b_teacher", p_b2),
+    ]:
+        w.tickets[name], _ = ticket_create(
+            by=w.users[raiser], partnership=p, subject=f"Ticket {name}", description="Details"
+        )
+    for name, ticket, author, internal in [
+        ("m_a1_public", "t_a1", "s1_am", False),
+        ("m_a1_internal", "t_a1", "s1_agent", True),
+        ("m_a2_public", "t_a2", "s2_am", False),
+        ("m_a2_internal", "t_a2", "s2_am", True),
+        ("m_b2_public", "t_b2", "s2_agent", False),
+    ]:
+        w.messages[name] = ticket_post_message(
+            ticket=w.tickets[ticket],
+            by=w.users[author],
+            body=f"Message {name}",
+            is_internal=internal,
+        )
     return w
 
 

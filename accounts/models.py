@@ -475,3 +475,58 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class Term(models.Model):
+    """A term of a school's year. Days outside every term (between the first and the last
+    term known for the school) are holidays: the school is closed."""
+
+    school = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        related_name="terms",
+        limit_choices_to={"kind": "school"},
+    )
+    name = models.CharField(max_length=50, help_text="e.g. Autumn 2026")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+
+    class Meta:
+        ordering = ["starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="term_dates_in_order"
+            ),
+            models.UniqueConstraint(fields=["school", "starts_on"], name="one_term_start_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.starts_on} to {self.ends_on})"
+
+
+class ClosureDay(models.Model):
+    """A day a school is closed inside term: INSET (training) days, a strike, snow."""
+
+    class Kind(models.TextChoices):
+        INSET = "inset", "INSET day"
+        HOLIDAY = "holiday", "Holiday"
+        OTHER = "other", "Other closure"
+
+    school = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        related_name="closure_days",
+        limit_choices_to={"kind": "school"},
+    )
+    date = models.DateField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.INSET)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "date"], name="one_closure_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.get_kind_display()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model, QuerySet
+from django.http import Http404
 from rest_framework import serializers, viewsets
 
 
@@ -17,8 +18,11 @@ class ScopedViewSetMixin:
     """
 
     queryset: QuerySet[Any]
-    # Models of URL kwargs other than "pk" (nested routes), for the tenancy matrix.
+    # Nested routes: the model each parent URL kwarg names (looked up through its own
+    # visible_to, so an invisible parent is a 404) and the field of this model that
+    # points at it, e.g. {"ticket_pk": Ticket} and {"ticket_pk": "ticket_id"}.
     url_kwarg_models: dict[str, type[Model]] = {}
+    url_kwarg_fields: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -31,9 +35,21 @@ class ScopedViewSetMixin:
     def optimise(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset
 
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        self.parents: dict[str, Model] = {}
+        for kwarg, model in self.url_kwarg_models.items():
+            visible = model.objects.visible_to(request.user)  # type: ignore[attr-defined]
+            try:
+                self.parents[kwarg] = visible.get(pk=int(self.kwargs[kwarg]))
+            except (model.DoesNotExist, ValueError, TypeError):
+                raise Http404 from None
+
     def get_queryset(self) -> QuerySet[Any]:
         model = self.queryset.model
         scoped = model.objects.visible_to(self.request.user)  # type: ignore[attr-defined]
+        for kwarg, field in self.url_kwarg_fields.items():
+            scoped = scoped.filter(**{field: self.kwargs[kwarg]})
         return self.optimise(scoped)
 
 

@@ -108,7 +108,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             detail = {"non_field_errors": list(exc.messages)}
         extra = getattr(exc, "allowed", None)
         if extra is not None:
-            detail["allowed_stages"] = extra
+            detail[getattr(exc, "allowed_key", "allowed_stages")] = extra
         return Response(detail, status=400)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

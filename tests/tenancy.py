@@ -11,6 +11,7 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
+from tickets.models import Ticket, TicketMessage
 
 S1 = ("s1_admin", "s1_am", "s1_agent")
 S2 = ("s2_admin", "s2_am", "s2_agent")
@@ -72,6 +73,25 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
         a_teacher=("ph_a1",),
         b_lead=("ph_b2",),
         b_teacher=("ph_b2",),
+    ),
+    Ticket: _table(
+        s1=("t_a1",),
+        s2=("t_a2", "t_b2"),
+        trust_lead=("t_a1", "t_a2"),
+        a_lead=("t_a1", "t_a2"),
+        a_teacher=("t_a1",),  # their own; not the lead's t_a2
+        b_lead=("t_b2",),
+        b_teacher=("t_b2",),
+    ),
+    TicketMessage: _table(
+        # Internal notes: only the ticket's own supplier.
+        s1=("m_a1_public", "m_a1_internal"),
+        s2=("m_a2_public", "m_a2_internal", "m_b2_public"),
+        trust_lead=("m_a1_public", "m_a2_public"),
+        a_lead=("m_a1_public", "m_a2_public"),
+        a_teacher=("m_a1_public",),
+        b_lead=("m_b2_public",),
+        b_teacher=("m_b2_public",),
     ),
 }
 

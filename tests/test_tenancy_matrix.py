@@ -6,6 +6,8 @@ day it is added (and fails here until tests/tenancy.py says who may see its obje
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
@@ -34,6 +36,7 @@ def _url(route: str, kwargs: dict[str, Any]) -> str:
     path = route.replace("^", "").replace("$", "")
     for name, value in kwargs.items():
         path = re.sub(rf"\(\?P<{name}>[^)]*\)", str(value), path)
+        path = re.sub(rf"<(\w+:)?{name}>", str(value), path)
     path = path.replace("\\.", ".")
     assert "(" not in path, f"cannot build a URL from {route}"
     return "/" + path
@@ -41,12 +44,8 @@ def _url(route: str, kwargs: dict[str, Any]) -> str:
 
 def _objects(world: Any, model: type[Model]) -> dict[str, Model]:
     found = {}
-    for bucket in ("users", "orgs", "partnerships", "products", "contacts", "phases"):
+    for bucket in world.BUCKETS:
         for name, obj in getattr(world, bucket).items():
-            if isinstance(obj, model):
-                found[name] = obj
-    for extra in getattr(world, "extras", {}).values():
-        for name, obj in extra.items():
             if isinstance(obj, model):
                 found[name] = obj
     return found
@@ -56,7 +55,12 @@ def _all_ids(client: Any, url: str, params: dict[str, Any] | None = None) -> tup
     ids: set[int] = set()
     query = {"page_size": 200, **(params or {})}
     response = client.get(url, query)
-    assert response.status_code == 200, (url, query, response.status_code, response.content[:300])
+    status = response.status_code
+    assert status == 200, (url, query, status, getattr(response, "content", b"")[:300])
+    if response.get("Content-Type", "").startswith("text/csv"):
+        text = b"".join(response.streaming_content).decode()
+        rows = list(csv.DictReader(io.StringIO(text)))
+        return {int(r["id"]) for r in rows}, len(rows)
     body = response.json()
     count = body["count"]
     while True:
@@ -119,11 +123,13 @@ def test_no_object_leaks_through_this_route(route: str, pattern: URLPattern, wor
     }
     before = _snapshot(world)
 
+    unknown = [k for k in kwarg_names if k != "pk" and k not in cls.url_kwarg_models]
+    assert not unknown, f"{route}: declare the models of {unknown} in url_kwarg_models"
     if not kwarg_names:
         _check_collection(route, cls, actions, world, model, expected, objects)
+    elif "pk" not in kwarg_names:
+        _check_nested_collection(route, cls, actions, world, expected, objects, kwarg_names)
     else:
-        unknown = [k for k in kwarg_names if k != "pk" and k not in cls.url_kwarg_models]
-        assert not unknown, f"{route}: declare the models of {unknown} in url_kwarg_models"
         _check_object_route(route, actions, world, expected, objects, kwarg_names, cls)
 
     assert _snapshot(world) == before, f"{route}: a refused request changed stored data"
@@ -157,6 +163,39 @@ def _check_object_route(
                     )
             if visible and "patch" in actions:
                 _check_references_refused(client, url, "patch", cls, user, world)
+
+
+def _check_nested_collection(
+    route: str,
+    cls: Any,
+    actions: dict[str, str],
+    world: Any,
+    expected: dict[str, set[str]],
+    objects: dict[str, Model],
+    kwarg_names: list[str],
+) -> None:
+    """A list under a parent (tickets/{ticket_pk}/messages/): an invisible parent is a
+    404 for every method; a visible one lists exactly the user's children of it."""
+    [kwarg] = kwarg_names
+    parent_model, field = cls.url_kwarg_models[kwarg], cls.url_kwarg_fields[kwarg]
+    for user in ALL_USERS:
+        client = world.client(user)
+        for parent_name, parent in _objects(world, parent_model).items():
+            url = _url(route, {kwarg: parent.pk})
+            if parent_name not in EXPECTED[parent_model][user]:
+                for method in actions:
+                    response = getattr(client, method)(url, {}, format="json")
+                    assert response.status_code == 404, (user, method, url, response.status_code)
+                continue
+            allowed = {
+                obj.pk
+                for name, obj in objects.items()
+                if name in expected[user] and getattr(obj, field) == parent.pk
+            }
+            if "get" in actions:
+                ids, count = _all_ids(client, url)
+                assert ids == allowed, f"{user} GET {url}: got {ids}, expected {allowed}"
+                assert count == len(allowed)
 
 
 def _check_collection(

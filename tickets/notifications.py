@@ -1,0 +1,57 @@
+"""Emails to the person who raised a ticket: when the supplier first responds and when it
+is resolved. Only public content goes out; internal notes never do."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Ticket, TicketMessage
+
+CLAIM_FIELD = {"first_response": "notified_first_response_at", "resolved": "notified_resolved_at"}
+
+
+def send_raiser_notification(*, ticket_id: int, kind: str) -> bool:
+    """Claim the notification with a conditional UPDATE, then send. Returns whether an
+    email was sent. A repeated call (task retry, duplicate message) sends nothing."""
+    field = CLAIM_FIELD[kind]
+    with transaction.atomic():
+        claimed = Ticket.objects.filter(pk=ticket_id, **{f"{field}__isnull": True}).update(
+            **{field: timezone.now()}
+        )
+        if claimed != 1:
+            return False
+        ticket = Ticket.objects.select_related("raised_by", "supplier").get(pk=ticket_id)
+        subject, body = _compose(ticket, kind)
+        # Sending inside the transaction: if the mail server refuses, the claim rolls back
+        # and the task's retry tries again.
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [ticket.raised_by.email])
+    return True
+
+
+def _compose(ticket: Ticket, kind: str) -> tuple[str, str]:
+    url = f"{settings.SITE_URL}/tickets/{ticket.pk}/"
+    name = ticket.raised_by.get_short_name()
+    if kind == "first_response":
+        reply = (
+            TicketMessage.objects.filter(ticket=ticket, is_internal=False)
+            .exclude(author_id=ticket.raised_by_id)
+            .order_by("created_at")
+            .first()
+        )
+        said = f"\n\nThey wrote:\n\n{reply.body}\n" if reply else ""
+        return (
+            f"{ticket.supplier.name} has responded: {ticket.subject}",
+            f"Hello {name},\n\n{ticket.supplier.name} has picked up your feedback "
+            f'"{ticket.subject}" (status: {ticket.get_status_display()}).{said}\n'
+            f"See it and reply: {url}\n",
+        )
+    reason = f"\n{ticket.outcome_reason}\n" if ticket.outcome_reason else ""
+    return (
+        f"Resolved: {ticket.subject}",
+        f"Hello {name},\n\n{ticket.supplier.name} has resolved your feedback "
+        f'"{ticket.subject}".\n\nWhat they did: {ticket.get_outcome_display()}{reason}\n'
+        f"If it is not sorted, reopen it; if it is, tell them how they did (1 to 5): {url}\n",
+    )

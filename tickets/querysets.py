@@ -1,0 +1,39 @@
+"""One ``visible_to(user)`` per model (see accounts/scoping.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+from accounts.scoping import scope_for
+
+
+class TicketQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> TicketQuerySet:
+        """Supplier staff: their supplier's tickets. School and trust leads: their schools'
+        tickets. Teachers: the tickets they raised. (Indexed: supplier, school, raiser.)"""
+        s = scope_for(user)
+        if s.user_id is None:
+            return self.none()
+        q = Q(supplier_id__in=s.supplier_ids) | Q(school_id__in=s.all_school_ids)
+        if s.school_ids:
+            q |= Q(raised_by_id=s.user_id, school_id__in=s.school_ids)
+        return self.filter(q)
+
+    def open(self) -> TicketQuerySet:
+        return self.exclude(status__in=["resolved", "closed"])
+
+
+class TicketMessageQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> TicketMessageQuerySet:
+        """Messages of visible tickets; internal ones only to the ticket's supplier staff."""
+        from .models import Ticket
+
+        s = scope_for(user)
+        if s.user_id is None:
+            return self.none()
+        tickets = Ticket.objects.visible_to(user).values("id")
+        public_or_own = Q(is_internal=False) | Q(ticket__supplier_id__in=s.supplier_ids)
+        return self.filter(public_or_own, ticket_id__in=tickets)

@@ -1,0 +1,147 @@
+"""Input and output shapes only; the rules live in services.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import Partnership, Product
+from accounts.serializers import SupplierStaffField
+from partnership_crm.api import ScopedPrimaryKeyRelatedField
+
+from .models import Status, Ticket, TicketEvent, TicketMessage
+
+
+class SlaSerializer(serializers.Serializer):
+    first_response_due_at = serializers.DateTimeField()
+    first_response_at = serializers.DateTimeField(allow_null=True)
+    first_response_breached = serializers.BooleanField()
+    resolution_due_at = serializers.DateTimeField(
+        allow_null=True, help_text="Null while the clock is stopped (waiting on the school)."
+    )
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    business_seconds_elapsed = serializers.IntegerField(
+        help_text="School working seconds counted against the resolution target."
+    )
+    resolution_breached = serializers.BooleanField()
+    is_paused = serializers.BooleanField()
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    """A ticket with its SLA figures. ``context["sla"]`` maps a ticket to its SlaView
+    (the view preloads the schools' calendars once per page)."""
+
+    partnership = ScopedPrimaryKeyRelatedField(Partnership)
+    product = ScopedPrimaryKeyRelatedField(Product, required=False, allow_null=True)
+    assignee = SupplierStaffField(required=False, allow_null=True)
+    supplier_name = serializers.CharField(source="supplier.name", read_only=True)
+    school_name = serializers.CharField(source="school.name", read_only=True)
+    raised_by_name = serializers.CharField(source="raised_by.get_full_name", read_only=True)
+    sla = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "partnership",
+            "supplier",
+            "supplier_name",
+            "school",
+            "school_name",
+            "product",
+            "raised_by",
+            "raised_by_name",
+            "assignee",
+            "subject",
+            "description",
+            "category",
+            "priority",
+            "status",
+            "outcome",
+            "outcome_reason",
+            "rating",
+            "rating_comment",
+            "reopen_count",
+            "created_at",
+            "updated_at",
+            "sla",
+        ]
+        read_only_fields = [
+            "supplier",
+            "school",
+            "raised_by",
+            "status",
+            "outcome",
+            "outcome_reason",
+            "rating",
+            "rating_comment",
+            "reopen_count",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(SlaSerializer)
+    def get_sla(self, obj: Ticket) -> dict[str, Any]:
+        sla = self.context["sla"](obj)
+        return SlaSerializer(sla).data
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            for field in ("partnership", "product"):
+                if field in attrs:
+                    raise serializers.ValidationError({field: "This cannot change."})
+        return attrs
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    author_name = serializers.CharField(source="author.get_full_name", read_only=True)
+
+    class Meta:
+        model = TicketMessage
+        fields = ["id", "author", "author_name", "body", "is_internal", "created_at"]
+        read_only_fields = ["author", "created_at"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    by = serializers.StringRelatedField()
+
+    class Meta:
+        model = TicketEvent
+        fields = ["kind", "from_value", "to_value", "by", "at"]
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    outcome = serializers.ChoiceField(choices=Ticket.Outcome.choices, required=False)
+    outcome_reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class RatingSerializer(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class TicketDetailSerializer(TicketSerializer):
+    messages = serializers.SerializerMethodField()
+    history = EventSerializer(source="events", many=True, read_only=True)
+    allowed_statuses = serializers.SerializerMethodField()
+
+    class Meta(TicketSerializer.Meta):
+        fields = [
+            *TicketSerializer.Meta.fields,
+            "rated_at",
+            "messages",
+            "history",
+            "allowed_statuses",
+        ]
+
+    @extend_schema_field(MessageSerializer(many=True))
+    def get_messages(self, obj: Ticket) -> Any:
+        # Prefetched through TicketMessage.objects.visible_to(user): no internal notes
+        # for school users.
+        return MessageSerializer(obj.visible_messages, many=True).data
+
+    def get_allowed_statuses(self, obj: Ticket) -> list[str]:
+        return self.context["allowed_statuses"](obj)

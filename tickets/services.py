@@ -1,0 +1,289 @@
+"""Writes on tickets. Callers pass a ticket the user can already see (selected through
+``Ticket.objects.visible_to``); these functions check what the user's side and role allow
+(PermissionDenied -> 403) and the workflow (ValidationError -> 400)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.calendars import calendar_for_school
+from accounts.models import Partnership, Product, User
+from accounts.scoping import scope_for
+
+from . import sla
+from .models import IdempotencyKey, Status, Ticket, TicketEvent, TicketMessage
+from .transitions import allowed_next, is_reopen
+
+
+class StatusRefused(ValidationError):
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__({"status": [message]})
+        self.allowed = allowed
+        self.allowed_key = "allowed_statuses"
+
+
+def _is_supplier_side(user: User, ticket: Ticket) -> bool:
+    return scope_for(user).supplier_role(ticket.supplier_id) is not None
+
+
+def _is_school_actor(user: User, ticket: Ticket) -> bool:
+    """The raiser, or a lead of the ticket's school. Trust leads only read."""
+    s = scope_for(user)
+    return ticket.raised_by_id == user.pk or s.leads_school(ticket.school_id)
+
+
+def _notify(ticket_id: int, kind: str) -> None:
+    from .tasks import notify_raiser
+
+    transaction.on_commit(partial(notify_raiser.delay, ticket_id, kind))
+
+
+def _locked(ticket: Ticket) -> Ticket:
+    return Ticket.objects.select_for_update().get(pk=ticket.pk)
+
+
+def _event(
+    ticket: Ticket, kind: str, by: User, at: Any, from_value: str = "", to_value: str = ""
+) -> None:
+    TicketEvent.objects.create(
+        ticket=ticket, kind=kind, by=by, at=at, from_value=from_value, to_value=to_value
+    )
+
+
+def _record_first_response(ticket: Ticket, by: User, now: Any) -> list[str]:
+    if ticket.first_response_at is not None:
+        return []
+    ticket.first_response_at = now
+    _event(ticket, TicketEvent.Kind.FIRST_RESPONSE, by, now)
+    _notify(ticket.pk, "first_response")
+    return ["first_response_at"]
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    by: User,
+    partnership: Partnership,
+    subject: str,
+    description: str,
+    category: str = Ticket.Category.PROBLEM,
+    priority: str = Ticket.Priority.NORMAL,
+    product: Product | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Ticket, bool]:
+    """Raise a ticket. Returns (ticket, created); a repeated idempotency key returns the
+    ticket the first request made, so a retried or double-submitted form files once."""
+    if idempotency_key:
+        existing = IdempotencyKey.objects.filter(user=by, key=idempotency_key).first()
+        if existing is not None:
+            return existing.ticket, False
+    s = scope_for(by)
+    if partnership.school_id not in s.school_ids:
+        raise PermissionDenied("Tickets are raised by the school's own staff.")
+    if product is not None and not partnership.products.filter(pk=product.pk).exists():
+        raise ValidationError({"product": "That product is not part of this partnership."})
+    if partnership.stage == "ended":
+        raise ValidationError({"partnership": "This partnership has ended."})
+    now = timezone.now()
+    ticket = Ticket(
+        partnership=partnership,
+        supplier_id=partnership.supplier_id,
+        school_id=partnership.school_id,
+        product=product,
+        raised_by=by,
+        subject=subject.strip(),
+        description=description.strip(),
+        category=category,
+        priority=priority,
+        created_at=now,
+        first_response_target_seconds=partnership.first_response_target_hours * 3600,
+        resolution_target_seconds=partnership.resolution_target_hours * 3600,
+        search_document=f"{subject}\n{description}",
+    )
+    sla.start(ticket, now, calendar_for_school(partnership.school))
+    ticket.full_clean(exclude=["search_document"])
+    ticket.save()
+    _event(ticket, TicketEvent.Kind.CREATED, by, now, to_value=Status.NEW)
+    if idempotency_key:
+        try:
+            with transaction.atomic():
+                IdempotencyKey.objects.create(user=by, key=idempotency_key, ticket=ticket)
+        except IntegrityError:
+            # A concurrent request with the same key won; undo ours and return theirs.
+            transaction.set_rollback(True)
+            existing = IdempotencyKey.objects.get(user=by, key=idempotency_key)
+            return existing.ticket, False
+    return ticket, True
+
+
+@transaction.atomic
+def ticket_post_message(
+    *, ticket: Ticket, by: User, body: str, is_internal: bool = False
+) -> TicketMessage:
+    supplier_side = _is_supplier_side(by, ticket)
+    if not supplier_side:
+        if is_internal:
+            raise PermissionDenied("Internal notes are for the supplier's staff.")
+        if not _is_school_actor(by, ticket):
+            raise PermissionDenied("You may read this ticket but not reply to it.")
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "Write a message."})
+    ticket = _locked(ticket)
+    now = timezone.now()
+    message = TicketMessage.objects.create(
+        ticket=ticket, author=by, body=body, is_internal=is_internal, created_at=now
+    )
+    fields: list[str] = []
+    if not is_internal:
+        ticket.search_document = f"{ticket.search_document}\n{body}"
+        fields.append("search_document")
+        if supplier_side:
+            fields += _record_first_response(ticket, by, now)
+        elif ticket.status == Status.WAITING_ON_SCHOOL:
+            # The school answered: the ball is back with the supplier, and the clock runs.
+            _event(ticket, TicketEvent.Kind.STATUS, by, now, ticket.status, Status.IN_PROGRESS)
+            ticket.status = Status.IN_PROGRESS
+            sla.resume(ticket, now, calendar_for_school(ticket.school))
+            fields += ["status", *sla.FIELDS]
+    if fields:
+        ticket.save(update_fields=[*fields, "updated_at"])
+    return message
+
+
+@transaction.atomic
+def ticket_transition(
+    *,
+    ticket: Ticket,
+    by: User,
+    status: str,
+    outcome: str = "",
+    outcome_reason: str = "",
+) -> Ticket:
+    supplier_side = _is_supplier_side(by, ticket)
+    if not supplier_side and not _is_school_actor(by, ticket):
+        raise PermissionDenied("You may read this ticket but not change it.")
+    ticket = _locked(ticket)
+    allowed = allowed_next(ticket.status, supplier_side=supplier_side)
+    if status not in allowed:
+        raise StatusRefused(
+            f"A ticket that is '{ticket.status}' cannot move to '{status}'.", allowed
+        )
+    now = timezone.now()
+    cal = calendar_for_school(ticket.school)
+    from_status = ticket.status
+    fields = ["status", *sla.FIELDS]
+
+    if status == Status.RESOLVED:
+        outcome_reason = outcome_reason.strip()
+        if not outcome:
+            raise ValidationError({"outcome": "Say what was done: an outcome is required."})
+        if outcome == Ticket.Outcome.WONT_CHANGE and not outcome_reason:
+            raise ValidationError({"outcome_reason": "Explain why it won't change."})
+        ticket.outcome, ticket.outcome_reason = outcome, outcome_reason
+        ticket.resolved_at = now
+        sla.stop(ticket, now, cal)
+        fields += ["outcome", "outcome_reason", "resolved_at"]
+        _event(ticket, TicketEvent.Kind.OUTCOME, by, now, to_value=outcome)
+        _notify(ticket.pk, "resolved")
+    elif status == Status.WAITING_ON_SCHOOL:
+        sla.stop(ticket, now, cal)
+        ticket.resolution_due_at = None  # undefined while the clock is stopped
+    elif status == Status.CLOSED:
+        ticket.closed_at = now
+        fields.append("closed_at")
+    elif is_reopen(from_status, status):
+        ticket.reopen_count += 1
+        ticket.outcome, ticket.outcome_reason = "", ""
+        ticket.resolved_at = ticket.closed_at = None
+        ticket.notified_resolved_at = None  # a second resolution is news again
+        sla.resume(ticket, now, cal)
+        fields += [
+            "reopen_count",
+            "outcome",
+            "outcome_reason",
+            "resolved_at",
+            "closed_at",
+            "notified_resolved_at",
+        ]
+    elif from_status == Status.WAITING_ON_SCHOOL:
+        sla.resume(ticket, now, cal)
+
+    ticket.status = status
+    _event(ticket, TicketEvent.Kind.STATUS, by, now, from_status, status)
+    if supplier_side:
+        fields += _record_first_response(ticket, by, now)
+    ticket.save(update_fields=[*fields, "updated_at"])
+    return ticket
+
+
+@transaction.atomic
+def ticket_update(*, ticket: Ticket, by: User, **data: Any) -> Ticket:
+    """Supplier staff triage (priority, category, assignee); the raiser may correct the
+    subject and description until the supplier has picked the ticket up."""
+    supplier_side = _is_supplier_side(by, ticket)
+    ticket = _locked(ticket)
+    now = timezone.now()
+    fields: list[str] = []
+    for name in ("priority", "category", "assignee"):
+        if name not in data:
+            continue
+        if not supplier_side:
+            raise PermissionDenied("Only the supplier triages tickets.")
+        value = data[name]
+        if (
+            name == "assignee"
+            and value is not None
+            and scope_for(value).supplier_role(ticket.supplier_id) is None
+        ):
+            raise ValidationError({"assignee": "Assign to a member of the supplier's staff."})
+        old = getattr(ticket, name)
+        if old != value:
+            kind = {"assignee": TicketEvent.Kind.ASSIGNED, "priority": TicketEvent.Kind.PRIORITY}
+            if name in kind:
+                _event(ticket, kind[name], by, now, str(old or ""), str(value or ""))
+            setattr(ticket, name, value)
+            fields.append(name)
+    for name in ("subject", "description"):
+        if name not in data:
+            continue
+        if ticket.raised_by_id != by.pk:
+            raise PermissionDenied("Only the person who raised the ticket may reword it.")
+        if ticket.status != Status.NEW:
+            raise ValidationError({name: "The supplier has picked this up; add a message instead."})
+        setattr(ticket, name, data[name].strip())
+        fields.append(name)
+    if {"subject", "description"} & set(fields):
+        public = TicketMessage.objects.filter(ticket=ticket, is_internal=False)
+        ticket.search_document = "\n".join(
+            [ticket.subject, ticket.description, *public.values_list("body", flat=True)]
+        )
+        fields.append("search_document")
+    if fields:
+        ticket.full_clean(exclude=["search_document"])
+        ticket.save(update_fields=[*fields, "updated_at"])
+    return ticket
+
+
+@transaction.atomic
+def ticket_rate(*, ticket: Ticket, by: User, rating: int, comment: str = "") -> Ticket:
+    if ticket.raised_by_id != by.pk:
+        raise PermissionDenied("Only the person who raised the ticket rates it.")
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        raise ValidationError({"rating": "A ticket is rated once it is resolved."})
+    if not 1 <= rating <= 5:
+        raise ValidationError({"rating": "Rate from 1 to 5."})
+    now = timezone.now()
+    # Conditional update: of two concurrent ratings exactly one lands.
+    rated = Ticket.objects.filter(pk=ticket.pk, rating__isnull=True).update(
+        rating=rating, rating_comment=comment.strip(), rated_at=now
+    )
+    if rated != 1:
+        raise ValidationError({"rating": "You have already rated this ticket."})
+    _event(ticket, TicketEvent.Kind.RATED, by, now, to_value=str(rating))
+    return Ticket.objects.get(pk=ticket.pk)
