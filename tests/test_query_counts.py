@@ -80,3 +80,55 @@ def test_a_school_leads_partnership_list_is_bounded_too(world: Any) -> None:
     many, rows, sql = _count(world, "a_lead", "/api/v1/partnerships/")
     assert rows == 12
     assert many == few, "\n".join(sql)
+
+
+def _more_tickets(world: Any, n: int) -> None:
+    from tickets.services import ticket_create, ticket_post_message
+
+    for i in range(n):
+        ticket, _ = ticket_create(
+            by=world.a_teacher, partnership=world.p_a1, subject=f"T{i}", description="d"
+        )
+        ticket_post_message(ticket=ticket, by=world.s1_am, body="On it")
+
+
+# tickets: page (supplier, school, raiser joined), capped count*, then the schools'
+# calendars (closure days, terms): 2 queries whatever the number of schools on the page.
+# messages: the parent ticket through its visible_to, the page, capped count*.
+TICKET_CASES: list[tuple[str, int]] = [
+    ("/api/v1/tickets/", 5),
+    ("/api/v1/tickets/{t_a1}/messages/", 4),
+]
+
+
+@pytest.mark.parametrize("url,budget", TICKET_CASES, ids=[c[0] for c in TICKET_CASES])
+def test_ticket_lists_cost_the_same_for_one_row_as_for_many(
+    world: Any, url: str, budget: int
+) -> None:
+    url = url.format(t_a1=world.t_a1.pk)
+    few, rows_few, _ = _count(world, "s1_am", url)
+    _more_tickets(world, 25)
+    for i in range(25):
+        from tickets.services import ticket_post_message
+
+        ticket_post_message(ticket=world.t_a1, by=world.s1_am, body=f"More {i}")
+    many, rows_many, sql = _count(world, "s1_am", url)
+    assert rows_many > rows_few
+    assert many == few, "\n".join(sql)
+    assert many <= budget, "\n".join(sql)
+
+
+def test_a_ticket_detail_costs_the_same_with_many_messages(world: Any) -> None:
+    from tickets.services import ticket_post_message
+
+    url = f"/api/v1/tickets/{world.t_a1.pk}/"
+    world.users["a_lead"].__dict__.pop("_crm_scope", None)
+    client = world.client("a_lead")
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for i in range(20):
+        ticket_post_message(ticket=world.t_a1, by=world.s1_am, body=f"Reply {i}")
+    world.users["a_lead"].__dict__.pop("_crm_scope", None)
+    with CaptureQueriesContext(connection) as many:
+        client.get(url)
+    assert len(many) == len(few), "\n".join(q["sql"] for q in many.captured_queries)
