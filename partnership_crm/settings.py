@@ -165,7 +165,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/api/auth/login/"
+LOGIN_REDIRECT_URL = "/api/docs/"
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
