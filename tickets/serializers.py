@@ -22,16 +22,18 @@ class SlaSerializer(serializers.Serializer):
         allow_null=True, help_text="Null while the clock is stopped (waiting on the school)."
     )
     resolved_at = serializers.DateTimeField(allow_null=True)
-    business_seconds_elapsed = serializers.IntegerField(
-        help_text="School working seconds counted against the resolution target."
-    )
     resolution_breached = serializers.BooleanField()
     is_paused = serializers.BooleanField()
 
 
+class SlaDetailSerializer(SlaSerializer):
+    business_seconds_elapsed = serializers.IntegerField(
+        help_text="School working seconds counted against the resolution target."
+    )
+
+
 class TicketSerializer(serializers.ModelSerializer):
-    """A ticket with its SLA figures. ``context["sla"]`` maps a ticket to its SlaView
-    (the view preloads the schools' calendars once per page)."""
+    """A ticket with its SLA figures. ``context["sla"]`` maps a ticket to its SlaView."""
 
     partnership = ScopedPrimaryKeyRelatedField(Partnership)
     product = ScopedPrimaryKeyRelatedField(Product, required=False, allow_null=True)
@@ -124,6 +126,7 @@ class RatingSerializer(serializers.Serializer):
 
 
 class TicketDetailSerializer(TicketSerializer):
+    sla = serializers.SerializerMethodField()
     messages = serializers.SerializerMethodField()
     history = EventSerializer(source="events", many=True, read_only=True)
     allowed_statuses = serializers.SerializerMethodField()
@@ -136,6 +139,10 @@ class TicketDetailSerializer(TicketSerializer):
             "history",
             "allowed_statuses",
         ]
+
+    @extend_schema_field(SlaDetailSerializer)
+    def get_sla(self, obj: Ticket) -> dict[str, Any]:
+        return SlaDetailSerializer(self.context["sla"](obj)).data
 
     @extend_schema_field(MessageSerializer(many=True))
     def get_messages(self, obj: Ticket) -> Any:

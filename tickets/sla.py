@@ -64,27 +64,32 @@ class SlaView:
     first_response_breached: bool
     resolution_due_at: datetime | None
     resolved_at: datetime | None
-    business_seconds_elapsed: int
     resolution_breached: bool
     is_paused: bool
+    # Needs the school's calendar; None when the caller did not pass one (lists).
+    business_seconds_elapsed: int | None = None
 
 
-def view(ticket: Ticket, now: datetime, cal: WorkingCalendar) -> SlaView:
-    """The figures a person sees, as of ``now``."""
-    elapsed = ticket.sla_used_seconds
-    if ticket.clock_started_at is not None:
-        elapsed += cal.business_seconds(ticket.clock_started_at, now)
+def view(ticket: Ticket, now: datetime, cal: WorkingCalendar | None = None) -> SlaView:
+    """The figures a person sees, as of ``now``. The breach flags use only stored times,
+    exactly like the ``breached`` filter in the database: late means past the due time."""
+    running = ticket.clock_started_at is not None
     first_at = ticket.first_response_at
-    first_breached = (first_at or now) > ticket.first_response_due_at
-    open_ = ticket.resolved_at is None and ticket.status not in ("resolved", "closed")
+    elapsed = None
+    if cal is not None:
+        elapsed = ticket.sla_used_seconds
+        if running:
+            elapsed += cal.business_seconds(ticket.clock_started_at, now)
+    due = ticket.resolution_due_at
+    open_ = ticket.status not in ("resolved", "closed")
     return SlaView(
         first_response_due_at=ticket.first_response_due_at,
         first_response_at=first_at,
-        first_response_breached=first_breached,
-        resolution_due_at=ticket.resolution_due_at,
+        first_response_breached=(first_at or now) > ticket.first_response_due_at,
+        resolution_due_at=due,
         resolved_at=ticket.resolved_at,
-        business_seconds_elapsed=elapsed,
         resolution_breached=ticket.resolution_breached
-        or elapsed > ticket.resolution_target_seconds,
-        is_paused=open_ and ticket.clock_started_at is None,
+        or (running and due is not None and now > due),
+        is_paused=open_ and not running,
+        business_seconds_elapsed=elapsed,
     )
