@@ -150,6 +150,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("HEARTBEAT_SECONDS", 60)),
         "options": {"expires": 60},
     },
+    "sweep-ticket-emails": {
+        # Re-queues raiser emails whose on-commit dispatch was lost.
+        "task": "tickets.tasks.sweep_notifications",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     "purge-expired-api-tokens": {
         "task": "accounts.tasks.purge_expired_tokens",
         "schedule": 3600.0,

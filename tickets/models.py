@@ -127,6 +127,19 @@ class Ticket(models.Model):
             ),
             models.Index(fields=["partnership", "-created_at"], name="ticket_partnership_recent"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
+            # The email sweeper's look-ups: small partial indexes of the unsent ones.
+            models.Index(
+                fields=["first_response_at"],
+                condition=Q(
+                    notified_first_response_at__isnull=True, first_response_at__isnull=False
+                ),
+                name="ticket_unsent_first_response",
+            ),
+            models.Index(
+                fields=["resolved_at"],
+                condition=Q(notified_resolved_at__isnull=True, resolved_at__isnull=False),
+                name="ticket_unsent_resolved",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,8 @@ from accounts.scoping import scope_for
 from . import sla
 from .models import IdempotencyKey, Status, Ticket, TicketEvent, TicketMessage
 from .transitions import allowed_next, is_reopen
+
+logger = logging.getLogger(__name__)
 
 
 class StatusRefused(ValidationError):
@@ -38,9 +41,23 @@ def _is_school_actor(user: User, ticket: Ticket) -> bool:
 
 
 def _notify(ticket_id: int, kind: str) -> None:
+    transaction.on_commit(partial(_enqueue_notification, ticket_id, kind))
+
+
+def _enqueue_notification(ticket_id: int, kind: str) -> None:
+    """After commit. If the broker is down the request still succeeds: the sweeper
+    (tickets.tasks.sweep_notifications) finds the unsent email from the database."""
     from .tasks import notify_raiser
 
-    transaction.on_commit(partial(notify_raiser.delay, ticket_id, kind))
+    try:
+        notify_raiser.delay(ticket_id, kind)
+    except Exception:
+        logger.warning(
+            "could not queue %s email for ticket %s; the sweeper will",
+            kind,
+            ticket_id,
+            exc_info=True,
+        )
 
 
 def _locked(ticket: Ticket) -> Ticket:

@@ -286,3 +286,31 @@ def test_every_change_is_in_the_history_with_who_and_when(world: Any) -> None:
         ("status", "s1_am@example.org"),
         ("first_response", "s1_am@example.org"),
     ]
+
+
+def test_a_broker_outage_does_not_break_the_reply_and_the_sweeper_sends_later(
+    world: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from tickets import tasks
+
+    ticket_id = _file(world).json()["id"]
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(tasks.notify_raiser, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = world.client("s1_am").post(f"/api/v1/tickets/{ticket_id}/messages/", {"body": "Hi"})
+    assert reply.status_code == 201
+    assert mail.outbox == []
+    monkeypatch.undo()
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        tasks.sweep_notifications()
+        tasks.sweep_notifications()  # a second sweep sends nothing more
+    sent = [m for m in mail.outbox if m.to == ["a_teacher@example.org"]]
+    assert len([m for m in sent if "Login loops" in m.subject]) == 1
