@@ -43,9 +43,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
+    """Forget throttles and cached values between tests. On Redis, delete only this test
+    process's keys: Django's RedisCache.clear() flushes the whole database, which other
+    xdist workers (and a broker) share."""
+    from django.conf import settings
     from django.core.cache import cache
 
-    cache.clear()
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import businesstimedelta
 import holidays
 import pytest
 import pytz
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 
 from accounts.working_time import (
@@ -277,7 +277,7 @@ def test_business_seconds_are_additive_over_adjacent_spans(
 def test_business_seconds_undo_add_business_seconds(
     cal: WorkingCalendar, start: datetime, seconds: int
 ) -> None:
-    due = cal.add_business_seconds(start, seconds)
+    due = _add(cal, start, seconds)
     assert due.tzinfo is UTC
     assert cal.business_seconds(start, due) == seconds
 
@@ -303,13 +303,23 @@ def test_business_seconds_grow_with_the_end_and_shrink_with_the_start(
     assert cal.business_seconds(b1, a) >= cal.business_seconds(b2, a)
 
 
+def _add(cal: WorkingCalendar, start: datetime, seconds: int) -> datetime:
+    """add_business_seconds, for generated calendars: one whose terms leave no working day
+    for three years rightly raises; such a calendar tells nothing about the other rules."""
+    try:
+        return cal.add_business_seconds(start, seconds)
+    except NoWorkingTimeError:
+        reject()
+        raise
+
+
 @PROPERTY_SETTINGS
 @given(calendars(), instants(), durations, durations)
 def test_adding_more_seconds_never_gives_an_earlier_instant(
     cal: WorkingCalendar, start: datetime, s1: int, s2: int
 ) -> None:
     s1, s2 = sorted((s1, s2))
-    assert cal.add_business_seconds(start, s1) <= cal.add_business_seconds(start, s2)
+    assert _add(cal, start, s1) <= _add(cal, start, s2)
 
 
 @PROPERTY_SETTINGS
@@ -344,7 +354,7 @@ def _assert_in_window(cal: WorkingCalendar, moment: datetime, *, closed_end: boo
 def test_a_due_time_always_lies_inside_a_working_window(
     cal: WorkingCalendar, start: datetime, seconds: int
 ) -> None:
-    due = cal.add_business_seconds(start, seconds)
+    due = _add(cal, start, seconds)
     if seconds == 0:
         assert due == start
     else:
