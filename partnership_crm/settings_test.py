@@ -3,9 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
-os.environ.setdefault(
-    "CACHE_KEY_PREFIX", "crm-test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")
-)
+# One key space per test process (xdist workers share the Redis database).
+os.environ.setdefault("CACHE_KEY_PREFIX", f"crm-test-{os.getpid()}")
 
 from .settings import *  # noqa: F403
 from .settings import DATABASES, VAR_DIR
