@@ -71,6 +71,9 @@ class World:
     tickets: t_a1 (a_teacher on p_a1: public reply m_a1_public, internal note
     m_a1_internal), t_a2 (a_lead on p_a2: m_a2_public, m_a2_internal), t_b2 (b_teacher on
     p_b2: m_b2_public)
+    visits (planned, next week): v_a1 technical survey of p_a1 (s1_am, with contact c_a_it;
+    follow-up action fa_a1), v_a2 training on p_a2 (s2_agent), v_b2 support on p_b2 (s2_am)
+    time entries: te_a1 (p_a1, s1_am), te_a2 (p_a2, s2_agent), te_b2 (p_b2, s2_am)
     outsider: signed in, member of nothing
     """
 
@@ -82,6 +85,9 @@ class World:
     phases: dict[str, TrialPhase] = field(default_factory=dict)
     tickets: dict[str, Any] = field(default_factory=dict)
     messages: dict[str, Any] = field(default_factory=dict)
+    visits: dict[str, Any] = field(default_factory=dict)
+    actions: dict[str, Any] = field(default_factory=dict)
+    time_entries: dict[str, Any] = field(default_factory=dict)
 
     BUCKETS = (
         "users",
@@ -92,6 +98,9 @@ class World:
         "phases",
         "tickets",
         "messages",
+        "visits",
+        "actions",
+        "time_entries",
     )
 
     def __getattr__(self, name: str) -> Any:
@@ -197,6 +206,51 @@ def build_world() -> World:
             by=w.users[author],
             body=f"Message {name}",
             is_internal=internal,
+        )
+
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from visits.services import assessment_save, time_entry_create, visit_create
+
+    base = (timezone.now() + timedelta(days=7)).replace(hour=10, minute=0, second=0, microsecond=0)
+    for i, (name, p, kind, who, contacts) in enumerate(
+        [
+            ("v_a1", p_a1, "technical_survey", "s1_am", [c["c_a_it"]]),
+            ("v_a2", p_a2, "training", "s2_agent", []),
+            ("v_b2", p_b2, "onsite_support", "s2_am", []),
+        ]
+    ):
+        w.visits[name] = visit_create(
+            by=w.users[who],
+            partnership=p,
+            kind=kind,
+            starts_at=base + timedelta(days=i),
+            ends_at=base + timedelta(days=i, hours=2),
+            attendees=[w.users[who]],
+            contacts=contacts,
+        )
+    assessment = assessment_save(
+        visit=w.visits["v_a1"],
+        by=w.users["s1_am"],
+        actions=[
+            {"description": "Whitelist the app's domains", "owner": "school", "due_on": base.date()}
+        ],
+    )
+    w.actions["fa_a1"] = assessment.actions.get()
+    for name, p, who in [
+        ("te_a1", p_a1, "s1_am"),
+        ("te_a2", p_a2, "s2_agent"),
+        ("te_b2", p_b2, "s2_am"),
+    ]:
+        w.time_entries[name] = time_entry_create(
+            by=w.users[who],
+            partnership=p,
+            date=timezone.localdate(),
+            minutes=45,
+            mode="remote",
+            activity="troubleshooting",
         )
     return w
 

@@ -7,6 +7,7 @@ from .health import healthz
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("tickets.urls")),
+    path("", include("visits.urls")),
 ]
 
 urlpatterns = [

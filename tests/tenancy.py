@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
 from tickets.models import Ticket, TicketMessage
+from visits.models import FollowUpAction, TimeEntry, Visit
 
 S1 = ("s1_admin", "s1_am", "s1_agent")
 S2 = ("s2_admin", "s2_am", "s2_agent")
@@ -92,6 +93,29 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
         a_teacher=("m_a1_public",),
         b_lead=("m_b2_public",),
         b_teacher=("m_b2_public",),
+    ),
+    Visit: _table(
+        s1=("v_a1",),
+        s2=("v_a2", "v_b2"),
+        trust_lead=("v_a1", "v_a2"),
+        a_lead=("v_a1", "v_a2"),
+        a_teacher=("v_a1",),  # visits of the partnerships they take part in
+        b_lead=("v_b2",),
+        b_teacher=("v_b2",),
+    ),
+    FollowUpAction: _table(
+        s1=("fa_a1",),
+        trust_lead=("fa_a1",),
+        a_lead=("fa_a1",),
+        a_teacher=("fa_a1",),
+    ),
+    TimeEntry: _table(
+        # The supplier's record of its work, shown to the school's leads; not to teachers.
+        s1=("te_a1",),
+        s2=("te_a2", "te_b2"),
+        trust_lead=("te_a1", "te_a2"),
+        a_lead=("te_a1", "te_a2"),
+        b_lead=("te_b2",),
     ),
 }
 

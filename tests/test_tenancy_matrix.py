@@ -125,7 +125,10 @@ def test_no_object_leaks_through_this_route(route: str, pattern: URLPattern, wor
 
     unknown = [k for k in kwarg_names if k != "pk" and k not in cls.url_kwarg_models]
     assert not unknown, f"{route}: declare the models of {unknown} in url_kwarg_models"
-    if not kwarg_names:
+    probes = getattr(cls, "scoped_query_params", {})
+    if not kwarg_names and set(actions.values()) <= set(probes):
+        _check_query_param_action(route, cls, actions, world)
+    elif not kwarg_names:
         _check_collection(route, cls, actions, world, model, expected, objects)
     elif "pk" not in kwarg_names:
         _check_nested_collection(route, cls, actions, world, expected, objects, kwarg_names)
@@ -163,6 +166,26 @@ def _check_object_route(
                     )
             if visible and "patch" in actions:
                 _check_references_refused(client, url, "patch", cls, user, world)
+
+
+def _check_query_param_action(route: str, cls: Any, actions: dict[str, str], world: Any) -> None:
+    """A collection action about one object named in the query string
+    (time-entries/onsite-summary/?partnership=): 404 unless the user sees that object."""
+    url = _url(route, {})
+    for method, action_name in actions.items():
+        for param, model in cls.scoped_query_params[action_name].items():
+            for user in ALL_USERS:
+                client = world.client(user)
+                for name, obj in _objects(world, model).items():
+                    response = getattr(client, method)(url, {param: obj.pk})
+                    want = 200 if name in EXPECTED[model][user] else 404
+                    assert response.status_code == want, (
+                        user,
+                        url,
+                        param,
+                        name,
+                        response.status_code,
+                    )
 
 
 def _check_nested_collection(

@@ -1,0 +1,99 @@
+"""On-site hours this term against the partnership's agreement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Sum
+
+from accounts.calendars import calendar_for_school
+from accounts.models import Partnership, Term
+
+from .models import TimeEntry, Visit
+
+
+@dataclass(frozen=True)
+class TermSpan:
+    name: str
+    starts_on: date
+    ends_on: date
+    from_school_calendar: bool
+
+
+def default_term(on: date) -> TermSpan:
+    """When the school has given no term dates: the three terms of an English school
+    year, taken as whole calendar spans (Sep–Dec, Jan–Mar, Apr–Aug)."""
+    if on.month >= 9:
+        return TermSpan(f"Autumn {on.year}", date(on.year, 9, 1), date(on.year, 12, 31), False)
+    if on.month <= 3:
+        return TermSpan(f"Spring {on.year}", date(on.year, 1, 1), date(on.year, 3, 31), False)
+    return TermSpan(f"Summer {on.year}", date(on.year, 4, 1), date(on.year, 8, 31), False)
+
+
+def term_on(school_id: int, on: date) -> TermSpan:
+    """The school's term containing ``on``; in a holiday, the term that comes next (the
+    hours still to deliver); with no term dates at all, the default term."""
+    terms = Term.objects.filter(school_id=school_id, ends_on__gte=on).order_by("starts_on")
+    term = terms.first()
+    if term is None:  # no term dates, or none given this far ahead
+        return default_term(on)
+    return TermSpan(term.name, term.starts_on, term.ends_on, True)
+
+
+@dataclass(frozen=True)
+class OnsiteSummary:
+    partnership_id: int
+    term: TermSpan
+    promised_hours: Decimal
+    delivered_hours: Decimal
+    planned_hours: Decimal
+    expected_by_now_hours: Decimal
+    shortfall_hours: Decimal
+    is_behind: bool
+
+
+def _hours(minutes: int | None) -> Decimal:
+    return (Decimal(minutes or 0) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def onsite_summary(partnership: Partnership, on: date) -> OnsiteSummary:
+    """Delivered: on-site time entries dated within the term, up to and including ``on``.
+    Planned: planned visits later in the term. Expected by now: the promise pro rata to
+    the school's working days of the term passed (so a supplier is not "behind" on the
+    first day of term). Shortfall: promised minus delivered, never negative."""
+    term = term_on(partnership.school_id, on)
+    delivered = TimeEntry.objects.filter(
+        partnership=partnership,
+        mode=TimeEntry.Mode.ON_SITE,
+        date__gte=term.starts_on,
+        date__lte=min(on, term.ends_on),
+    ).aggregate(m=Sum("minutes"))["m"]
+    planned_minutes = sum(
+        v.duration_minutes
+        for v in Visit.objects.filter(
+            partnership=partnership,
+            status=Visit.Status.PLANNED,
+            starts_at__date__gt=on,
+            starts_at__date__lte=term.ends_on,
+        ).only("starts_at", "ends_at")
+    )
+    cal = calendar_for_school(partnership.school)
+    days = [term.starts_on + timedelta(n) for n in range((term.ends_on - term.starts_on).days + 1)]
+    working = [d for d in days if cal.is_working_day(d)]
+    passed = [d for d in working if d <= on]
+    promised = Decimal(partnership.onsite_hours_per_term)
+    fraction = Decimal(len(passed)) / Decimal(len(working)) if working else Decimal(1)
+    expected = (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    delivered_hours = _hours(delivered)
+    return OnsiteSummary(
+        partnership_id=partnership.pk,
+        term=term,
+        promised_hours=promised,
+        delivered_hours=delivered_hours,
+        planned_hours=_hours(planned_minutes),
+        expected_by_now_hours=expected,
+        shortfall_hours=max(Decimal(0), promised - delivered_hours),
+        is_behind=delivered_hours < expected,
+    )
