@@ -132,3 +132,48 @@ def test_a_ticket_detail_costs_the_same_with_many_messages(world: Any) -> None:
     with CaptureQueriesContext(connection) as many:
         client.get(url)
     assert len(many) == len(few), "\n".join(q["sql"] for q in many.captured_queries)
+
+
+def _more_visits(world: Any, n: int) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from visits.services import time_entry_create, visit_create
+
+    start = timezone.now() + timedelta(days=60)
+    for i in range(n):
+        visit_create(
+            by=world.s1_am,
+            partnership=world.p_a1,
+            kind="technical_survey",
+            starts_at=start + timedelta(days=i),
+            ends_at=start + timedelta(days=i, hours=1),
+            attendees=[world.s1_am],
+            contacts=[world.c_a_it],
+        )
+        time_entry_create(
+            by=world.s1_am,
+            partnership=world.p_a1,
+            date=timezone.localdate(),
+            minutes=30,
+            mode="remote",
+            activity="planning",
+        )
+
+
+# visits: page (school, supplier joined), capped count*, attendees, contacts, assessments,
+# their checks and actions (5 prefetches). time entries: page (user joined), capped count*.
+VISIT_CASES: list[tuple[str, int]] = [("/api/v1/visits/", 8), ("/api/v1/time-entries/", 3)]
+
+
+@pytest.mark.parametrize("url,budget", VISIT_CASES, ids=[c[0] for c in VISIT_CASES])
+def test_visit_and_time_lists_cost_the_same_for_one_row_as_for_many(
+    world: Any, url: str, budget: int
+) -> None:
+    few, rows_few, _ = _count(world, "s1_am", url)
+    _more_visits(world, 15)
+    many, rows_many, sql = _count(world, "s1_am", url)
+    assert rows_many > rows_few
+    assert many == few, "\n".join(sql)
+    assert many <= budget, "\n".join(sql)
