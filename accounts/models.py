@@ -107,6 +107,9 @@ class Organisation(models.Model):
     timezone = models.CharField(max_length=64, default="Europe/London")
     day_starts = models.TimeField(default=time(8, 0))
     day_ends = models.TimeField(default=time(17, 0))
+    # When nudges may arrive in staff inboxes (school working days only).
+    send_window_starts = models.TimeField(default=time(7, 30))
+    send_window_ends = models.TimeField(default=time(16, 30))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,6 +133,10 @@ class Organisation(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(day_starts__lt=models.F("day_ends")), name="day_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(send_window_starts__lt=models.F("send_window_ends")),
+                name="send_window_order",
             ),
         ]
 
