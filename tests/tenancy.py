@@ -124,6 +124,8 @@ UNSCOPED_ROUTES = {
     "auth-token": "accounts/tests/test_auth.py",
     "auth-logout": "accounts/tests/test_auth.py",
     "me": "accounts/tests/test_auth.py",
+    # The signed-in user's own feed only; no object of another user is reachable.
+    "calendar-feed": "visits/tests/test_calendar_feed.py",
 }
 
 
