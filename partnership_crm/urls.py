@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from visits.feeds import visits_ics
 
 from .health import healthz
 
@@ -17,5 +19,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    # A private iCalendar feed: the secret in the path is the credential (visits/feeds.py).
+    re_path(
+        r"^calendar/(?P<secret>[A-Za-z0-9_-]{20,100})/visits\.ics$",
+        visits_ics,
+        name="calendar-feed-ics",
+    ),
     path("", include("frontend.urls")),
 ]
