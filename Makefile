@@ -30,6 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run --settings=partnership_crm.settings_test
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null --settings=partnership_crm.settings_test
 
 test: lint
 	$(VENV)/bin/pytest -n 2 --dist loadgroup

@@ -114,7 +114,7 @@ class EventSerializer(serializers.ModelSerializer):
         fields = ["kind", "from_value", "to_value", "by", "at"]
 
 
-class TransitionSerializer(serializers.Serializer):
+class TicketTransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     outcome = serializers.ChoiceField(choices=Ticket.Outcome.choices, required=False)
     outcome_reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)

@@ -29,7 +29,7 @@ from .serializers import (
     RatingSerializer,
     TicketDetailSerializer,
     TicketSerializer,
-    TransitionSerializer,
+    TicketTransitionSerializer,
 )
 from .transitions import allowed_next
 
@@ -74,7 +74,7 @@ class TicketViewSet(ScopedModelViewSet):
         return {
             "list": TicketSerializer,
             "create": TicketSerializer,
-            "transition": TransitionSerializer,
+            "transition": TicketTransitionSerializer,
             "rate": RatingSerializer,
         }.get(self.action, TicketDetailSerializer)
 
@@ -149,7 +149,7 @@ class TicketViewSet(ScopedModelViewSet):
         return self._detail(ticket.pk)
 
     @extend_schema(
-        request=TransitionSerializer,
+        request=TicketTransitionSerializer,
         responses={
             200: TicketDetailSerializer,
             400: OpenApiResponse(
@@ -163,7 +163,7 @@ class TicketViewSet(ScopedModelViewSet):
     def transition(self, request: Request, pk: str | None = None) -> Response:
         """Move the ticket along its workflow. Resolving needs an outcome."""
         ticket = self.get_object()
-        s = TransitionSerializer(data=request.data)
+        s = TicketTransitionSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         services.ticket_transition(ticket=ticket, by=request.user, **s.validated_data)
         return self._detail(ticket.pk)
