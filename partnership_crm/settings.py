@@ -215,7 +215,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StageEnum": "accounts.models.Stage"},
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "accounts.models.Stage",
+        "TicketStatusEnum": "tickets.models.Status",
+        "TicketOutcomeEnum": "tickets.models.Ticket.Outcome",
+        "VisitStatusEnum": "visits.models.Visit.Status",
+        "ReadinessOutcomeEnum": "visits.models.ReadinessAssessment.Outcome",
+        "NudgeStatusEnum": "nudges.models.Nudge.Status",
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------
