@@ -22,6 +22,7 @@ from .models import (
     User,
 )
 from .scoping import scope_for
+from .services import trial_phase_warnings
 
 
 class SupplierStaffField(serializers.PrimaryKeyRelatedField):
@@ -255,18 +256,32 @@ class SuccessCriterionSerializer(serializers.ModelSerializer):
     class Meta:
         model = SuccessCriterion
         fields = ["id", "description", "target", "evaluation", "evidence"]
+        # Rated only through POST /trial-phases/{id}/evaluate/, with evidence.
+        read_only_fields = ["evaluation", "evidence"]
 
 
 class TrialPhaseSerializer(serializers.ModelSerializer):
     partnership = ScopedPrimaryKeyRelatedField(Partnership)
     cohort = ScopedPrimaryKeyRelatedField(Contact, many=True, required=False)
-    criteria = SuccessCriterionSerializer(many=True, required=False)
+    criteria = SuccessCriterionSerializer(
+        many=True,
+        required=False,
+        help_text="On create, the phase's criteria; on update, criteria to add (existing "
+        "ones are kept). Evaluate them with POST …/evaluate/.",
+    )
+    partnership_stage = serializers.CharField(source="partnership.stage", read_only=True)
+    decided_by_name = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(
+        help_text="Advice that did not block the save, e.g. a pilot cohort over "
+        "PILOT_COHORT_WARN_SIZE. Always present; empty when there is none."
+    )
 
     class Meta:
         model = TrialPhase
         fields = [
             "id",
             "partnership",
+            "partnership_stage",
             "kind",
             "start_date",
             "end_date",
@@ -278,9 +293,25 @@ class TrialPhaseSerializer(serializers.ModelSerializer):
             "decision",
             "decision_notes",
             "decided_at",
+            "decided_by",
+            "decided_by_name",
+            "warnings",
             "created_at",
         ]
-        read_only_fields = ["decision", "decision_notes", "decided_at", "created_at"]
+        read_only_fields = [
+            "decision",
+            "decision_notes",
+            "decided_at",
+            "decided_by",
+            "created_at",
+        ]
+
+    def get_decided_by_name(self, obj: TrialPhase) -> str | None:
+        return str(obj.decided_by) if obj.decided_by_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, obj: TrialPhase) -> list[str]:
+        return trial_phase_warnings(obj)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None and "partnership" in attrs:
@@ -293,4 +324,65 @@ class TrialPhaseSerializer(serializers.ModelSerializer):
         end = attrs.get("end_date", getattr(self.instance, "end_date", None))
         if start and end and end < start:
             raise serializers.ValidationError({"end_date": "The phase ends before it starts."})
+        return attrs
+
+
+EVIDENCE_NEEDED = "An evaluation needs its evidence: what shows it (figures, observations)."
+
+
+class CriterionEvaluationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="A success criterion of this phase.")
+    evaluation = serializers.ChoiceField(choices=SuccessCriterion.Evaluation.choices)
+    evidence = serializers.CharField(
+        max_length=5000,
+        help_text="Required: what shows it (figures, observations, what teachers said).",
+        error_messages={
+            "required": EVIDENCE_NEEDED,
+            "blank": EVIDENCE_NEEDED,
+            "null": EVIDENCE_NEEDED,
+        },
+    )
+
+
+class TrialPhaseEvaluateSerializer(serializers.Serializer):
+    criteria = CriterionEvaluationSerializer(
+        many=True,
+        required=False,
+        help_text="Criteria of this phase to rate; the ones not named keep their rating.",
+    )
+    impact = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=10000,
+        help_text="What changed, with evidence (replaces the phase's impact).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("criteria") and "impact" not in attrs:
+            raise serializers.ValidationError(
+                {"criteria": "Evaluate at least one criterion, or give the impact."}
+            )
+        return attrs
+
+
+class TrialPhaseDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=TrialPhase.Decision.choices,
+        help_text="continue: keep the stage; extend: more time (needs end_date); expand: "
+        "pilot -> expansion -> whole_school, once every criterion is evaluated; stop: the "
+        "partnership ends.",
+    )
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    end_date = serializers.DateField(
+        required=False, help_text="Extend only: the new end, after the current one."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        extend = attrs["decision"] == TrialPhase.Decision.EXTEND
+        if extend and not attrs.get("end_date"):
+            raise serializers.ValidationError({"end_date": "Extending needs the new end date."})
+        if not extend and attrs.get("end_date"):
+            raise serializers.ValidationError(
+                {"end_date": "Only an extension changes the end date."}
+            )
         return attrs

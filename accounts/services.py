@@ -4,8 +4,10 @@ functions check what the user's role allows (PermissionDenied -> 403) and the ru
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -110,9 +112,16 @@ def partnership_update(*, partnership: Partnership, by: User, **data: Any) -> Pa
 
 @transaction.atomic
 def partnership_transition(
-    *, partnership: Partnership, to_stage: str, by: User, override_reason: str = ""
+    *,
+    partnership: Partnership,
+    to_stage: str,
+    by: User,
+    override_reason: str = "",
+    reason: str = "",
 ) -> Partnership:
-    """Move a partnership to another stage, enforcing the machine and the pilot gate."""
+    """Move a partnership to another stage, enforcing the machine and the pilot gate.
+    ``reason`` is recorded with an ordinary move (e.g. the trial decision behind it);
+    ``override_reason`` is the supplier admin's reason for passing the pilot gate."""
     _require_manager(by, partnership.supplier_id)
     # Lock the row so two concurrent moves cannot both read the same starting stage.
     locked = Partnership.objects.select_for_update().get(pk=partnership.pk)
@@ -137,7 +146,7 @@ def partnership_transition(
         by=by,
         at=now,
         is_override=is_override,
-        reason=override_reason,
+        reason=override_reason or reason.strip(),
     )
     locked.stage_before_pause = locked.stage if to_stage == Stage.PAUSED else ""
     locked.stage = to_stage
@@ -314,7 +323,11 @@ def trial_phase_update(
     *, phase: TrialPhase, by: User, cohort: list[Contact] | None = None, **data: Any
 ) -> TrialPhase:
     _require_manager(by, phase.partnership.supplier_id)
-    data.pop("criteria", None)
+    criteria = data.pop("criteria", None) or []
+    if criteria and phase.decision in FINAL_DECISIONS:
+        raise ValidationError(
+            {"criteria": "This phase has been decided: its criteria are the record of it."}
+        )
     fields = _apply(phase, data)
     phase.full_clean(exclude=["cohort"])
     phase.save(update_fields=fields or None)
@@ -325,4 +338,236 @@ def trial_phase_update(
             PartnershipContact.objects.get_or_create(
                 partnership=phase.partnership, contact=contact, defaults={"added_by": by}
             )
+    # Criteria given here are added to the phase's; existing ones are never rewritten or
+    # removed through the API (their evaluation would no longer match what they say).
+    SuccessCriterion.objects.bulk_create(
+        SuccessCriterion(phase=phase, description=c["description"], target=c.get("target", ""))
+        for c in criteria
+    )
     return phase
+
+
+# --- Trial phases: warnings, evaluation, decision -----------------------------------------
+
+# The partnership stage a phase of each kind runs in, and where "expand" takes it. A
+# whole-school phase cannot expand: it already covers the school (renewal is the contract
+# coming round, moved by the partnership's own transition, not a trial decision).
+PHASE_STAGE = {
+    TrialPhase.Kind.PILOT: Stage.PILOT,
+    TrialPhase.Kind.EXPANSION: Stage.EXPANSION,
+    TrialPhase.Kind.WHOLE_SCHOOL: Stage.WHOLE_SCHOOL,
+}
+EXPANDS_TO = {
+    TrialPhase.Kind.PILOT: Stage.EXPANSION,
+    TrialPhase.Kind.EXPANSION: Stage.WHOLE_SCHOOL,
+}
+# "extend" gives the phase more time and leaves it open for its decision at the new end;
+# these three close it.
+FINAL_DECISIONS = (
+    TrialPhase.Decision.CONTINUE,
+    TrialPhase.Decision.EXPAND,
+    TrialPhase.Decision.STOP,
+)
+
+
+class CriteriaNotEvaluated(ValidationError):
+    """Expansion refused until every criterion is evaluated; lists the ones still open."""
+
+    allowed_key = "unevaluated_criteria"
+
+    def __init__(self, message: str, unevaluated: list[int]) -> None:
+        super().__init__({"criteria": [message]})
+        self.allowed = unevaluated
+
+
+def trial_phase_warnings(phase: TrialPhase) -> list[str]:
+    """Advice that does not block the save. Reads the cohort through ``.all()`` so that a
+    prefetched list costs no query."""
+    warnings = []
+    limit = settings.PILOT_COHORT_WARN_SIZE
+    if phase.kind == TrialPhase.Kind.PILOT and phase.pk:
+        size = len(phase.cohort.all())
+        if size > limit:
+            warnings.append(
+                f"This pilot's cohort has {size} people, more than the {limit} a pilot "
+                "should have. Pilots work best small: a few confident teachers first, "
+                "then expand on what they show."
+            )
+    return warnings
+
+
+def _decided_already(phase: TrialPhase) -> ValidationError:
+    when = f" on {timezone.localdate(phase.decided_at)}" if phase.decided_at else ""
+    return ValidationError(
+        {
+            "decision": f"This phase was already decided ({phase.get_decision_display()}"
+            f"{when}). A phase is decided once: plan a new phase to change course."
+        }
+    )
+
+
+@transaction.atomic
+def trial_phase_evaluate(
+    *,
+    phase: TrialPhase,
+    by: User,
+    criteria: list[dict[str, Any]] | None = None,
+    impact: str | None = None,
+) -> TrialPhase:
+    """Rate criteria of this phase (met, partly met, not met), each with its evidence, and
+    optionally record the phase's impact. Criteria not named keep their evaluation; a
+    criterion may be re-evaluated until the phase is decided."""
+    _require_manager(by, phase.partnership.supplier_id)
+    phase = TrialPhase.objects.select_for_update().get(pk=phase.pk)
+    if phase.decision in FINAL_DECISIONS:
+        raise _decided_already(phase)
+    criteria = criteria or []
+    if not criteria and impact is None:
+        raise ValidationError({"criteria": "Evaluate at least one criterion, or give the impact."})
+    ids = [item["id"] for item in criteria]
+    if len(ids) != len(set(ids)):
+        raise ValidationError({"criteria": "Give each criterion once."})
+    own = {c.pk: c for c in SuccessCriterion.objects.filter(phase=phase)}
+    unknown = sorted(set(ids) - set(own))
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown)
+        raise ValidationError({"criteria": f"Not a success criterion of this phase: {listed}."})
+    changed = []
+    for item in criteria:
+        evaluation = item.get("evaluation", "")
+        evidence = (item.get("evidence") or "").strip()
+        if evaluation not in SuccessCriterion.Evaluation.values:
+            raise ValidationError({"criteria": f"Unknown evaluation '{evaluation}'."})
+        if not evidence:
+            raise ValidationError(
+                {
+                    "criteria": "An evaluation needs its evidence: what shows it (figures, observations)."
+                }
+            )
+        criterion = own[item["id"]]
+        criterion.evaluation, criterion.evidence = evaluation, evidence
+        changed.append(criterion)
+    SuccessCriterion.objects.bulk_update(changed, ["evaluation", "evidence"])
+    if impact is not None:
+        phase.impact = impact.strip()
+        phase.save(update_fields=["impact"])
+    return phase
+
+
+def _stage_label(stage: str) -> str:
+    return str(Stage(stage).label).lower() if stage in Stage.values else stage
+
+
+def _check_stage_matches(phase: TrialPhase, partnership: Partnership, decision: str) -> None:
+    """A phase is decided while the partnership is in that phase's stage (or, except to
+    expand, paused from it): an old or not-yet-started phase cannot move the partnership."""
+    at = PHASE_STAGE[phase.kind]
+    kind = str(phase.get_kind_display()).lower()
+    if partnership.stage == at:
+        return
+    if partnership.stage == Stage.PAUSED and partnership.stage_before_pause == at:
+        if decision != TrialPhase.Decision.EXPAND:
+            return
+        raise ValidationError(
+            {"decision": "The partnership is paused: resume it before expanding."}
+        )
+    raise ValidationError(
+        {
+            "decision": f"This {kind} phase is decided while the partnership is in its "
+            f"{_stage_label(at)} stage, and the partnership is in "
+            f"{_stage_label(partnership.stage)}."
+        }
+    )
+
+
+@transaction.atomic
+def trial_phase_decide(
+    *,
+    phase: TrialPhase,
+    by: User,
+    decision: str,
+    notes: str = "",
+    end_date: date | None = None,
+) -> TrialPhase:
+    """Record the phase's decision and move the partnership to match, in one transaction
+    (a refused stage move leaves the phase undecided):
+
+    - continue: the phase closes, the partnership stays where it is;
+    - extend: a later ``end_date``; no stage move, and the phase stays open for its
+      decision at the new end (the extension is kept as a line of ``decision_notes``);
+    - expand: every criterion evaluated first; pilot -> expansion, expansion ->
+      whole_school; a whole-school phase cannot expand;
+    - stop: the partnership ends.
+    """
+    _require_manager(by, phase.partnership.supplier_id)
+    phase = TrialPhase.objects.select_for_update().get(pk=phase.pk)
+    partnership = Partnership.objects.select_for_update().get(pk=phase.partnership_id)
+    if phase.decision in FINAL_DECISIONS:
+        raise _decided_already(phase)
+    if decision not in TrialPhase.Decision.values:
+        raise ValidationError({"decision": f"Unknown decision '{decision}'."})
+    if end_date is not None and decision != TrialPhase.Decision.EXTEND:
+        raise ValidationError({"end_date": "Only an extension changes the end date."})
+    _check_stage_matches(phase, partnership, decision)
+    notes = notes.strip()
+    kind = str(phase.get_kind_display()).lower()
+    reason = (
+        f"Decision on the {kind} phase ({phase.start_date} to {phase.end_date}): "
+        f"{TrialPhase.Decision(decision).label.lower()}." + (f" {notes}" if notes else "")
+    )
+    # Earlier extensions of this phase, kept under the decision that follows them.
+    trail = phase.decision_notes if phase.decision == TrialPhase.Decision.EXTEND else ""
+
+    if decision == TrialPhase.Decision.EXTEND:
+        if end_date is None:
+            raise ValidationError({"end_date": "Extending needs the new end date."})
+        if end_date <= phase.end_date:
+            raise ValidationError(
+                {"end_date": f"Extend to a date after the current end, {phase.end_date}."}
+            )
+        line = f"Extended from {phase.end_date} to {end_date} on {timezone.localdate()} by {by}"
+        line += f": {notes}" if notes else "."
+        phase.end_date = end_date
+        phase.decision_notes = "\n".join(filter(None, [trail, line]))
+    else:
+        if decision == TrialPhase.Decision.EXPAND:
+            if phase.kind not in EXPANDS_TO:
+                raise ValidationError(
+                    {
+                        "decision": "A whole-school phase already covers the whole school: "
+                        "decide continue, extend or stop. Renewal is a move of the "
+                        "partnership itself when the contract comes round."
+                    }
+                )
+            _check_all_evaluated(phase)
+            partnership_transition(
+                partnership=partnership, to_stage=EXPANDS_TO[phase.kind], by=by, reason=reason
+            )
+        elif decision == TrialPhase.Decision.STOP:
+            partnership_transition(
+                partnership=partnership, to_stage=Stage.ENDED, by=by, reason=reason
+            )
+        phase.decision_notes = "\n\n".join(filter(None, [notes, trail]))
+    phase.decision = decision
+    phase.decided_at = timezone.now()
+    phase.decided_by = by
+    phase.save(update_fields=["decision", "decision_notes", "decided_at", "decided_by", "end_date"])
+    return phase
+
+
+def _check_all_evaluated(phase: TrialPhase) -> None:
+    criteria = list(SuccessCriterion.objects.filter(phase=phase).order_by("id"))
+    if not criteria:
+        raise ValidationError(
+            {
+                "criteria": "A phase expands on evidence: give it success criteria and "
+                "evaluate them before expanding."
+            }
+        )
+    open_ = [c for c in criteria if not c.evaluation]
+    if open_:
+        names = "; ".join(f'"{c.description}" (id {c.pk})' for c in open_)
+        raise CriteriaNotEvaluated(
+            f"Evaluate every success criterion before expanding. Not yet evaluated: {names}.",
+            [c.pk for c in open_],
+        )

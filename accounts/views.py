@@ -38,6 +38,8 @@ from .serializers import (
     TokenRequestSerializer,
     TokenResponseSerializer,
     TransitionSerializer,
+    TrialPhaseDecisionSerializer,
+    TrialPhaseEvaluateSerializer,
     TrialPhaseSerializer,
 )
 
@@ -248,6 +250,11 @@ class PartnershipViewSet(ScopedModelViewSet):
 
 
 class TrialPhaseViewSet(ScopedModelViewSet):
+    """Pilot, expansion and whole-school phases of a partnership. The supplier's admins
+    and account managers plan them, rate each success criterion with evidence
+    (``evaluate``) and record the decision (``decide``), which moves the partnership's
+    stage: expand goes pilot -> expansion -> whole_school, stop ends the partnership."""
+
     queryset = TrialPhase.objects.all()
     serializer_class = TrialPhaseSerializer
     filterset_class = TrialPhaseFilter
@@ -255,20 +262,70 @@ class TrialPhaseViewSet(ScopedModelViewSet):
     ordering = ["start_date", "id"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action == "evaluate":
+            return TrialPhaseEvaluateSerializer
+        if self.action == "decide":
+            return TrialPhaseDecisionSerializer
+        return TrialPhaseSerializer
+
     def optimise(self, queryset: QuerySet[TrialPhase]) -> QuerySet[TrialPhase]:
-        return queryset.prefetch_related(
+        return queryset.select_related("partnership", "decided_by").prefetch_related(
             "criteria", Prefetch("cohort", queryset=Contact.objects.only("id"))
         )
 
+    @extend_schema(responses={201: TrialPhaseSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         s = self.get_serializer(data=request.data)
         s.is_valid(raise_exception=True)
         phase = services.trial_phase_create(by=request.user, **s.validated_data)
-        return Response(self.get_serializer(phase).data, status=status.HTTP_201_CREATED)
+        return Response(self._detail(phase.pk), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         phase = self.get_object()
         s = self.get_serializer(phase, data=request.data, partial=True)
         s.is_valid(raise_exception=True)
-        phase = services.trial_phase_update(phase=phase, by=request.user, **s.validated_data)
-        return Response(self.get_serializer(phase).data)
+        services.trial_phase_update(phase=phase, by=request.user, **s.validated_data)
+        return Response(self._detail(phase.pk))
+
+    @extend_schema(
+        request=TrialPhaseEvaluateSerializer,
+        responses={200: TrialPhaseSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request: Request, pk: str | None = None) -> Response:
+        """Rate success criteria of this phase (met, partly met, not met), each with the
+        evidence for it, and optionally record the impact. Until the phase is decided."""
+        phase = self.get_object()
+        s = TrialPhaseEvaluateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        services.trial_phase_evaluate(phase=phase, by=request.user, **s.validated_data)
+        return Response(self._detail(phase.pk))
+
+    @extend_schema(
+        request=TrialPhaseDecisionSerializer,
+        responses={
+            200: TrialPhaseSerializer,
+            400: OpenApiResponse(
+                description="Refused, with the reason: already decided, the partnership "
+                "is not in this phase's stage, criteria not yet evaluated (listed in "
+                "`unevaluated_criteria`), or an extension that does not end later."
+            ),
+            403: ERRORS[403],
+            404: ERRORS[404],
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def decide(self, request: Request, pk: str | None = None) -> Response:
+        """Decide the phase: continue, extend (to a later end_date), expand (pilot ->
+        expansion -> whole_school) or stop (the partnership ends). Once per phase; an
+        extension leaves it open for its decision at the new end."""
+        phase = self.get_object()
+        s = TrialPhaseDecisionSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        services.trial_phase_decide(phase=phase, by=request.user, **s.validated_data)
+        return Response(self._detail(phase.pk))
+
+    def _detail(self, pk: int) -> Any:
+        fresh = self.optimise(TrialPhase.objects.filter(pk=pk)).get()
+        return TrialPhaseSerializer(fresh, context=self.get_serializer_context()).data
