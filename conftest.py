@@ -74,6 +74,9 @@ class World:
     visits (planned, next week): v_a1 technical survey of p_a1 (s1_am, with contact c_a_it;
     follow-up action fa_a1), v_a2 training on p_a2 (s2_agent), v_b2 support on p_b2 (s2_am)
     time entries: te_a1 (p_a1, s1_am), te_a2 (p_a2, s2_agent), te_b2 (p_b2, s2_am)
+    nudging: templates tpl_s1, tpl_s2; rules rule_s1 (p_a1, IT leads), rule_s2 (p_b2);
+    nudges n_a1 (s1 -> c_a_it), n_a2 (s2 -> c_a_dsl), n_b2 (s2 -> c_b_teacher); opt-outs
+    oo_a1 (a_lead stopped s1 nudging c_a_it), oo_b (c_b_it opted out of everyone)
     outsider: signed in, member of nothing
     """
 
@@ -88,6 +91,7 @@ class World:
     visits: dict[str, Any] = field(default_factory=dict)
     actions: dict[str, Any] = field(default_factory=dict)
     time_entries: dict[str, Any] = field(default_factory=dict)
+    nudging: dict[str, Any] = field(default_factory=dict)
 
     BUCKETS = (
         "users",
@@ -101,6 +105,7 @@ class World:
         "visits",
         "actions",
         "time_entries",
+        "nudging",
     )
 
     def __getattr__(self, name: str) -> Any:
@@ -252,6 +257,54 @@ def build_world() -> World:
             mode="remote",
             activity="troubleshooting",
         )
+
+    from nudges.models import Nudge, NudgeRule, NudgeTemplate, OptOut
+
+    g = w.nudging
+    for name, supplier in [("tpl_s1", s1), ("tpl_s2", s2)]:
+        g[name] = NudgeTemplate.objects.create(
+            supplier=supplier,
+            name="Check-in",
+            subject="Hello {{ first_name }}",
+            body_text="How is {{ product_name }} going at {{ school_name }}?",
+        )
+    g["rule_s1"] = NudgeRule.objects.create(
+        supplier=s1,
+        partnership=p_a1,
+        template=g["tpl_s1"],
+        name="IT check-in",
+        trigger="cadence",
+        every_n_school_weeks=3,
+        audience_tags=",it_lead,",
+    )
+    g["rule_s2"] = NudgeRule.objects.create(
+        supplier=s2,
+        partnership=p_b2,
+        template=g["tpl_s2"],
+        name="Pilot ends",
+        trigger="phase_ends",
+        days=7,
+        audience_cohort=True,
+    )
+    for name, p, contact, tpl in [
+        ("n_a1", p_a1, "c_a_it", "tpl_s1"),
+        ("n_a2", p_a2, "c_a_dsl", "tpl_s2"),
+        ("n_b2", p_b2, "c_b_teacher", "tpl_s2"),
+    ]:
+        g[name] = Nudge.objects.create(
+            supplier_id=p.supplier_id,
+            school_id=p.school_id,
+            partnership=p,
+            contact=c[contact],
+            template=g[tpl],
+            occurrence=f"manual:{name}",
+            due_at=base,
+            next_attempt_at=base,
+        )
+    g["oo_a1"] = OptOut.objects.create(
+        contact=c["c_a_it"], supplier=s1, source="school_lead", created_by=w.users["a_lead"]
+    )
+    g["oo_b"] = OptOut.objects.create(contact=c["c_b_it"], supplier=None, source="link")
     return w
 
 

@@ -91,6 +91,14 @@ class NudgeRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.audience_tags.split(",") if t]
+
+    @property
+    def stage_list(self) -> list[str]:
+        return [s for s in self.stages.split(",") if s]
+
 
 class Nudge(models.Model):
     """One email from a supplier to one contact. The row is the source of truth: the

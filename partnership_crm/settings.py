@@ -161,6 +161,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300},
     },
+    "dispatch-nudges": {
+        # Recover dead claims, then send what is due. Safe to overlap: claims are exclusive.
+        "task": "nudges.tasks.dispatch_nudges",
+        "schedule": float(env_int("NUDGE_DISPATCH_SECONDS", 60)),
+        "options": {"expires": 60},
+    },
+    "plan-nudges": {
+        # Turn rules into nudge rows for the next two weeks; re-running never duplicates.
+        "task": "nudges.tasks.plan_nudges",
+        "schedule": 900.0,
+        "options": {"expires": 900},
+    },
     "purge-expired-api-tokens": {
         "task": "accounts.tasks.purge_expired_tokens",
         "schedule": 3600.0,
@@ -225,6 +237,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# A pilot is small by design (a few confident teachers first): a pilot phase with a larger
+# cohort is still saved, and the API answers with a warning.
+PILOT_COHORT_WARN_SIZE = env_int("PILOT_COHORT_WARN_SIZE", 8)
+
 # --- Email ----------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Partnership CRM <no-reply@localhost>")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
@@ -269,3 +285,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Nudges -------------------------------------------------------------------------------
+NUDGE_BATCH_SIZE = env_int("NUDGE_BATCH_SIZE", 1000)  # SendGrid takes 1,000 per request
+NUDGE_CONTACT_WEEKLY_CAP = env_int("NUDGE_CONTACT_WEEKLY_CAP", 2)  # across all suppliers
+NUDGE_MAX_ATTEMPTS = env_int("NUDGE_MAX_ATTEMPTS", 8)
+NUDGE_STALE_CLAIM_SECONDS = env_int("NUDGE_STALE_CLAIM_SECONDS", 300)
+# How long a nudge whose request timed out waits for SendGrid's events before a resend.
+NUDGE_SETTLE_SECONDS = env_int("NUDGE_SETTLE_SECONDS", 3600)
+NUDGE_PLAN_HORIZON_DAYS = env_int("NUDGE_PLAN_HORIZON_DAYS", 14)

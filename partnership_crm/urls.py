@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from nudges.unsubscribe import unsubscribe
 from visits.feeds import visits_ics
 
 from .health import healthz
@@ -10,6 +11,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("tickets.urls")),
     path("", include("visits.urls")),
+    path("", include("nudges.urls")),
 ]
 
 urlpatterns = [
@@ -19,6 +21,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     # A private iCalendar feed: the secret in the path is the credential (visits/feeds.py).
     re_path(
         r"^calendar/(?P<secret>[A-Za-z0-9_-]{20,100})/visits\.ics$",

@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
 from tickets.models import Ticket, TicketMessage
+from nudges.models import Nudge, NudgeRule, NudgeTemplate, OptOut
 from visits.models import FollowUpAction, TimeEntry, Visit
 
 S1 = ("s1_admin", "s1_am", "s1_agent")
@@ -116,6 +117,25 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
         trust_lead=("te_a1", "te_a2"),
         a_lead=("te_a1", "te_a2"),
         b_lead=("te_b2",),
+    ),
+    # A supplier's wording and rules: its own staff only.
+    NudgeTemplate: _table(s1=("tpl_s1",), s2=("tpl_s2",)),
+    NudgeRule: _table(s1=("rule_s1",), s2=("rule_s2",)),
+    Nudge: _table(
+        s1=("n_a1",),
+        s2=("n_a2", "n_b2"),
+        # School leads see every nudge to their staff, from every supplier.
+        trust_lead=("n_a1", "n_a2"),
+        a_lead=("n_a1", "n_a2"),
+        b_lead=("n_b2",),
+        b_teacher=("n_b2",),  # sent to them
+    ),
+    OptOut: _table(
+        s1=("oo_a1",),  # binds s1, about a contact s1 sees
+        s2=("oo_b",),  # a global opt-out of a contact s2 sees
+        trust_lead=("oo_a1",),
+        a_lead=("oo_a1",),
+        b_lead=("oo_b",),
     ),
 }
 

@@ -1,0 +1,101 @@
+"""The values behind a nudge's placeholders, for a batch of nudges in a fixed number of
+queries (current trial phase, next visit, open tickets, products)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import Count
+from django.utils import timezone
+
+from accounts.models import Partnership, TrialPhase
+from tickets.models import OPEN_STATUSES, Ticket
+from visits.models import Visit
+
+from .models import Nudge
+
+UNSUBSCRIBE_SALT = "nudges.unsubscribe"
+
+
+def unsubscribe_token(contact_id: int, supplier_id: int) -> str:
+    """Signed, no expiry: an unsubscribe link must work however old the email is."""
+    return signing.dumps({"c": contact_id, "s": supplier_id}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, int] | None:
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        return int(data["c"]), int(data["s"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def unsubscribe_url(contact_id: int, supplier_id: int) -> str:
+    return f"{settings.SITE_URL}/unsubscribe/{unsubscribe_token(contact_id, supplier_id)}/"
+
+
+def _long_date(d: date) -> str:
+    return f"{d.day} {d:%B %Y}"
+
+
+def values_for(nudges: Iterable[Nudge], today: date | None = None) -> dict[int, dict[str, str]]:
+    """Placeholder values per nudge id. Expects contact, school, supplier and
+    partnership__account_manager to be selected with the nudges."""
+    nudges = list(nudges)
+    today = today or timezone.localdate()
+    partnership_ids = {n.partnership_id for n in nudges}
+    phases: dict[int, TrialPhase] = {}
+    for phase in TrialPhase.objects.filter(
+        partnership_id__in=partnership_ids, end_date__gte=today
+    ).order_by("start_date"):
+        phases.setdefault(phase.partnership_id, phase)
+    next_visits: dict[int, Visit] = {}
+    for visit in Visit.objects.filter(
+        partnership_id__in=partnership_ids, status="planned", starts_at__gte=timezone.now()
+    ).order_by("starts_at"):
+        next_visits.setdefault(visit.partnership_id, visit)
+    open_counts = dict(
+        Ticket.objects.filter(partnership_id__in=partnership_ids, status__in=OPEN_STATUSES)
+        .values_list("partnership_id")
+        .annotate(n=Count("id"))
+    )
+    products: dict[int, list[str]] = defaultdict(list)
+    for pid, name in Partnership.products.through.objects.filter(
+        partnership_id__in=partnership_ids
+    ).values_list("partnership_id", "product__name"):
+        products[pid].append(name)
+
+    out = {}
+    for n in nudges:
+        c, p = n.contact, n.partnership
+        am = p.account_manager
+        phase = phases.get(p.pk)
+        visit = next_visits.get(p.pk)
+        am_name = am.get_full_name() if am else n.supplier.name
+        tz = ZoneInfo(n.school.timezone)
+        out[n.pk] = {
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "full_name": f"{c.first_name} {c.last_name}".strip(),
+            "school_name": n.school.name,
+            "supplier_name": n.supplier.name,
+            "product_name": " and ".join(sorted(products.get(p.pk, []))) or n.supplier.name,
+            "phase_name": phase.get_kind_display() if phase else "",
+            "phase_start": _long_date(phase.start_date) if phase else "",
+            "phase_end": _long_date(phase.end_date) if phase else "",
+            "next_visit": (
+                f"{visit.get_kind_display()} on {visit.starts_at.astimezone(tz):%A %-d %B at %H:%M}"
+                if visit
+                else "none planned"
+            ),
+            "open_tickets": str(open_counts.get(p.pk, 0)),
+            "account_manager_name": am_name,
+            "account_manager_signature": f"{am_name}\nAccount manager, {n.supplier.name}",
+            "unsubscribe_url": unsubscribe_url(c.pk, n.supplier_id),
+        }
+    return out

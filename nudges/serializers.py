@@ -1,0 +1,170 @@
+"""Input and output shapes only; the rules live in services.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Contact, Organisation, Partnership, Stage, StakeholderTag
+from partnership_crm.api import ScopedPrimaryKeyRelatedField
+
+from .models import Nudge, NudgeEvent, NudgeRule, NudgeTemplate, OptOut
+from .templating import VARIABLES
+
+
+class NudgeTemplateSerializer(serializers.ModelSerializer):
+    supplier = ScopedPrimaryKeyRelatedField(Organisation, required=False)
+
+    class Meta:
+        model = NudgeTemplate
+        fields = [
+            "id",
+            "supplier",
+            "name",
+            "subject",
+            "body_text",
+            "body_html",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        validators: list[Any] = []
+        extra_kwargs = {
+            "body_text": {
+                "help_text": "Placeholders: " + ", ".join("{{ " + v + " }}" for v in VARIABLES)
+            },
+        }
+
+
+class PreviewRequestSerializer(serializers.Serializer):
+    contact = ScopedPrimaryKeyRelatedField(Contact)
+    partnership = ScopedPrimaryKeyRelatedField(Partnership, required=False)
+
+
+class PreviewSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    text = serializers.CharField()
+    html = serializers.CharField()
+
+
+class NudgeRuleSerializer(serializers.ModelSerializer):
+    supplier = ScopedPrimaryKeyRelatedField(Organisation, required=False)
+    partnership = ScopedPrimaryKeyRelatedField(Partnership, required=False, allow_null=True)
+    template = ScopedPrimaryKeyRelatedField(NudgeTemplate)
+    audience_tags = serializers.ListField(
+        child=serializers.ChoiceField(choices=StakeholderTag.choices),
+        required=False,
+        source="tag_list",
+    )
+    audience_contacts = ScopedPrimaryKeyRelatedField(Contact, many=True, required=False)
+    stages = serializers.ListField(
+        child=serializers.ChoiceField(choices=Stage.choices), required=False, source="stage_list"
+    )
+
+    class Meta:
+        model = NudgeRule
+        fields = [
+            "id",
+            "supplier",
+            "partnership",
+            "stages",
+            "template",
+            "name",
+            "trigger",
+            "every_n_school_weeks",
+            "days",
+            "audience_tags",
+            "audience_cohort",
+            "audience_contacts",
+            "is_active",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tag_list" in attrs:
+            attrs["audience_tags"] = attrs.pop("tag_list")
+        if "stage_list" in attrs:
+            attrs["stages"] = attrs.pop("stage_list")
+        return attrs
+
+
+class NudgeEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NudgeEvent
+        fields = ["event", "occurred_at", "reason"]
+
+
+class NudgeSerializer(serializers.ModelSerializer):
+    partnership = ScopedPrimaryKeyRelatedField(Partnership)
+    contact = ScopedPrimaryKeyRelatedField(Contact)
+    template = ScopedPrimaryKeyRelatedField(NudgeTemplate, required=False, allow_null=True)
+    contact_name = serializers.SerializerMethodField()
+    supplier_name = serializers.CharField(source="supplier.name", read_only=True)
+    events = NudgeEventSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Nudge
+        fields = [
+            "id",
+            "supplier",
+            "supplier_name",
+            "school",
+            "partnership",
+            "contact",
+            "contact_name",
+            "rule",
+            "template",
+            "subject",
+            "body_text",
+            "body_html",
+            "due_at",
+            "next_attempt_at",
+            "status",
+            "status_reason",
+            "attempts",
+            "sent_at",
+            "delivery",
+            "delivered_at",
+            "opened_at",
+            "clicked_at",
+            "events",
+            "created_at",
+        ]
+        read_only_fields = [
+            "supplier",
+            "school",
+            "rule",
+            "next_attempt_at",
+            "status",
+            "status_reason",
+            "attempts",
+            "sent_at",
+            "delivery",
+            "delivered_at",
+            "opened_at",
+            "clicked_at",
+            "created_at",
+        ]
+
+    def get_contact_name(self, obj: Nudge) -> str:
+        return f"{obj.contact.first_name} {obj.contact.last_name}".strip()
+
+
+class OptOutSerializer(serializers.ModelSerializer):
+    contact = ScopedPrimaryKeyRelatedField(Contact)
+    supplier = ScopedPrimaryKeyRelatedField(
+        Organisation, required=False, allow_null=True, help_text="Empty: stop every supplier."
+    )
+    contact_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OptOut
+        fields = ["id", "contact", "contact_name", "supplier", "source", "note", "created_at"]
+        read_only_fields = ["source", "created_at"]
+        validators: list[Any] = []
+
+    def get_contact_name(self, obj: OptOut) -> str:
+        return f"{obj.contact.first_name} {obj.contact.last_name}".strip()
