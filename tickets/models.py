@@ -89,6 +89,9 @@ class Ticket(models.Model):
     resolution_target_seconds = models.PositiveIntegerField()
     first_response_due_at = models.DateTimeField()
     first_response_at = models.DateTimeField(null=True, blank=True)
+    # School working seconds from raising to the first response, fixed when it happens, so
+    # that reports can take medians and percentiles in the database.
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
     # Resolution clock: working seconds used before `clock_started_at`; it runs from
     # `clock_started_at` while the ticket is open and not waiting on the school.
     sla_used_seconds = models.PositiveIntegerField(default=0)

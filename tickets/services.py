@@ -76,9 +76,12 @@ def _record_first_response(ticket: Ticket, by: User, now: Any) -> list[str]:
     if ticket.first_response_at is not None:
         return []
     ticket.first_response_at = now
+    ticket.first_response_seconds = calendar_for_school(ticket.school).business_seconds(
+        ticket.created_at, now
+    )
     _event(ticket, TicketEvent.Kind.FIRST_RESPONSE, by, now)
     _notify(ticket.pk, "first_response")
-    return ["first_response_at"]
+    return ["first_response_at", "first_response_seconds"]
 
 
 @transaction.atomic

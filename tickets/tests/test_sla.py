@@ -175,3 +175,21 @@ def test_elapsed_time_is_the_working_time_of_the_running_intervals(
     if view.resolution_breached:
         assert expected >= target
     assert view.is_paused == (running_since is None)
+
+
+def test_the_first_response_time_is_kept_in_school_working_seconds(world: Any) -> None:
+    with time_machine.travel(at(2026, 4, 2, 15, 0), tick=False):
+        created = (
+            world.client("a_teacher")
+            .post(
+                "/api/v1/tickets/",
+                {"partnership": world.p_a1.pk, "subject": "S", "description": "D"},
+            )
+            .json()
+        )
+    with time_machine.travel(at(2026, 4, 7, 9, 30), tick=False):
+        world.client("s1_am").post(f"/api/v1/tickets/{created['id']}/messages/", {"body": "On it"})
+    from tickets.models import Ticket
+
+    # Thu 15:00-17:00 and Tue 08:00-09:30 (Good Friday, Easter Monday, the weekend out).
+    assert Ticket.objects.get(pk=created["id"]).first_response_seconds == 3.5 * 3600
