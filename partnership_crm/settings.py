@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "tickets",
     "visits",
     "nudges",
+    "reports",
     "frontend",
 ]
 

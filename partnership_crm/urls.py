@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("tickets.urls")),
     path("", include("visits.urls")),
     path("", include("nudges.urls")),
+    path("", include("reports.urls")),
 ]
 
 urlpatterns = [

@@ -141,6 +141,9 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
 
 # Routes under /api/v1/ that are not scoped viewsets, each with tests of its own.
 UNSCOPED_ROUTES = {
+    # Reports read only through each model's visible_to; who sees which is tested there.
+    "scorecards": "reports/tests/test_scorecards.py",
+    "portfolio": "reports/tests/test_portfolio.py",
     "auth-token": "accounts/tests/test_auth.py",
     "auth-logout": "accounts/tests/test_auth.py",
     "me": "accounts/tests/test_auth.py",

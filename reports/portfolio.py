@@ -1,0 +1,198 @@
+"""An account manager's portfolio: every partnership with a health score and the reasons
+that lowered it, in a fixed number of queries however many partnerships there are.
+
+The health score starts at 100 and loses points for each problem, never below 0:
+
+| reason | points |
+|---|---|
+| open tickets past their first-response or resolution due time | 10 each, at most 30 |
+| average rating of the last 90 days below 3 (with at least 2 ratings) | 15 |
+| on-site hours behind the agreement for this point of the term | 15 |
+| readiness follow-up actions past their due date | 10 each, at most 20 |
+| a trial phase ended over 14 days ago with no decision | 15 |
+| no contact (a nudge sent or a visit completed) for 30 days | 10 |
+| staff opting out of this supplier's nudges in the last 90 days | 5 each, at most 15 |
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from accounts.calendars import calendars_for_schools
+from accounts.models import Partnership, PartnershipContact, Term, TrialPhase
+from accounts.working_time import WorkingCalendar
+from nudges.models import Nudge, OptOut
+from tickets.filters import breached_q
+from tickets.models import OPEN_STATUSES, Ticket
+from visits.hours import default_term
+from visits.models import FollowUpAction, TimeEntry, Visit
+
+
+@dataclass
+class Health:
+    score: int = 100
+    reasons: list[str] = field(default_factory=list)
+
+    def lose(self, points: int, reason: str) -> None:
+        if points > 0:
+            self.score = max(0, self.score - points)
+            self.reasons.append(f"{reason} (-{points})")
+
+
+@dataclass
+class PortfolioRow:
+    partnership: Partnership
+    health: Health
+    open_tickets: int = 0
+    breached_tickets: int = 0
+    rating_average: float | None = None
+    onsite_hours_delivered: float = 0.0
+    onsite_hours_promised: float = 0.0
+    onsite_hours_expected: float = 0.0
+    last_visit: datetime | None = None
+    next_visit: datetime | None = None
+    next_nudge: datetime | None = None
+    last_contact: datetime | None = None
+
+
+def _group(qs: QuerySet[Any], **aggregates: Any) -> dict[int, dict[str, Any]]:
+    return {
+        r["partnership_id"]: r
+        for r in qs.order_by().values("partnership_id").annotate(**aggregates)
+    }
+
+
+def portfolio(
+    partnerships: QuerySet[Partnership], *, now: datetime | None = None
+) -> list[PortfolioRow]:
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    items = list(partnerships.select_related("school", "supplier"))
+    ids = [p.pk for p in items]
+    quarter = now - timedelta(days=90)
+
+    tickets = _group(
+        Ticket.objects.filter(partnership_id__in=ids),
+        open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+        breached=Count("id", filter=Q(status__in=OPEN_STATUSES) & breached_q(now)),
+        rating_avg=Avg("rating", filter=Q(rated_at__gte=quarter)),
+        rating_n=Count("rating", filter=Q(rated_at__gte=quarter)),
+    )
+    visits = _group(
+        Visit.objects.filter(partnership_id__in=ids),
+        last=Max("ends_at", filter=Q(status="completed")),
+        next=Min("starts_at", filter=Q(status="planned", starts_at__gte=now)),
+    )
+    next_nudges = _group(
+        Nudge.objects.filter(partnership_id__in=ids, status="scheduled"),
+        next=Min("next_attempt_at"),
+    )
+    last_nudges = _group(
+        Nudge.objects.filter(partnership_id__in=ids, status="sent"), last=Max("sent_at")
+    )
+    overdue_actions = {
+        r["assessment__visit__partnership_id"]: r["n"]
+        for r in FollowUpAction.objects.filter(
+            assessment__visit__partnership_id__in=ids, done_at__isnull=True, due_on__lt=today
+        )
+        .order_by()
+        .values("assessment__visit__partnership_id")
+        .annotate(n=Count("id"))
+    }
+    stalled = set(
+        TrialPhase.objects.filter(
+            partnership_id__in=ids, decision="", end_date__lt=today - timedelta(days=14)
+        ).values_list("partnership_id", flat=True)
+    )
+    opt_outs: dict[int, int] = defaultdict(int)
+    recent_stops = OptOut.objects.filter(
+        created_at__gte=quarter, supplier__isnull=False
+    ).values_list("contact_id", "supplier_id")
+    links = PartnershipContact.objects.filter(partnership_id__in=ids).values_list(
+        "partnership_id", "contact_id", "partnership__supplier_id"
+    )
+    stops = set(recent_stops)
+    for pid, contact_id, supplier_id in links:
+        if (contact_id, supplier_id) in stops:
+            opt_outs[pid] += 1
+
+    # On-site hours this term: terms (1 query), entries (1 query), calendars (3 queries).
+    schools = {p.school_id for p in items}
+    terms = {s: (default_term(today).starts_on, default_term(today).ends_on) for s in schools}
+    for term in Term.objects.filter(
+        school_id__in=schools, starts_on__lte=today, ends_on__gte=today
+    ):
+        terms[term.school_id] = (term.starts_on, term.ends_on)
+    minutes: dict[int, int] = defaultdict(int)
+    earliest = min((start for start, _ in terms.values()), default=today)
+    for pid, school_id, day, mins in TimeEntry.objects.filter(
+        partnership_id__in=ids, mode="on_site", date__gte=earliest, date__lte=today
+    ).values_list("partnership_id", "school_id", "date", "minutes"):
+        start, end = terms[school_id]
+        if start <= day <= min(end, today):
+            minutes[pid] += mins
+    calendars = calendars_for_schools(schools)
+
+    rows = []
+    for p in items:
+        h = Health()
+        t = tickets.get(p.pk, {})
+        v = visits.get(p.pk, {})
+        breached = t.get("breached", 0)
+        h.lose(min(10 * breached, 30), f"{breached} open ticket(s) past their due time")
+        if t.get("rating_n", 0) >= 2 and t["rating_avg"] < 3:
+            h.lose(15, f"average rating {t['rating_avg']:.1f} over the last 90 days")
+        start, end = terms[p.school_id]
+        promised = float(p.onsite_hours_per_term)
+        expected = _expected(calendars[p.school_id], start, end, today, promised)
+        delivered = round(minutes[p.pk] / 60, 1)
+        if promised and delivered < expected:
+            h.lose(
+                15,
+                f"on-site hours behind: {delivered} of {expected} expected by now ({promised} this term)",
+            )
+        overdue = overdue_actions.get(p.pk, 0)
+        h.lose(min(10 * overdue, 20), f"{overdue} readiness action(s) overdue")
+        if p.pk in stalled:
+            h.lose(15, "a trial phase ended over two weeks ago with no decision")
+        contacts = [d for d in (v.get("last"), last_nudges.get(p.pk, {}).get("last")) if d]
+        last_contact = max(contacts) if contacts else None
+        if (last_contact or p.created_at) < now - timedelta(days=30):
+            h.lose(10, "no contact for over 30 days")
+        stops = opt_outs.get(p.pk, 0)
+        h.lose(min(5 * stops, 15), f"{stops} member(s) of staff opted out in the last 90 days")
+        rows.append(
+            PortfolioRow(
+                partnership=p,
+                health=h,
+                open_tickets=t.get("open", 0),
+                breached_tickets=breached,
+                rating_average=round(t["rating_avg"], 2)
+                if t.get("rating_avg") is not None
+                else None,
+                onsite_hours_delivered=delivered,
+                onsite_hours_promised=promised,
+                onsite_hours_expected=expected,
+                last_visit=v.get("last"),
+                next_visit=v.get("next"),
+                next_nudge=next_nudges.get(p.pk, {}).get("next"),
+                last_contact=last_contact,
+            )
+        )
+    return rows
+
+
+def _expected(cal: WorkingCalendar, start: date, end: date, today: date, promised: float) -> float:
+    days = [start + timedelta(n) for n in range((end - start).days + 1)]
+    working = [d for d in days if cal.is_working_day(d)]
+    if not working:
+        return 0.0
+    passed = sum(1 for d in working if d <= today)
+    return float(round(Decimal(promised) * passed / len(working), 1))

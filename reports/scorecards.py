@@ -1,0 +1,358 @@
+"""Supplier responsiveness scorecards, computed in the database.
+
+Every figure is over the rows the viewer may see (each model's ``visible_to``), grouped by
+supplier (a school's or trust's view) or by school (a supplier's view of its portfolio).
+Definitions (the API docs and the README show the same text): see FIGURES.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from accounts.models import Partnership, Term
+from nudges.models import Nudge, OptOut
+from tickets.models import Ticket
+from visits.hours import default_term
+from visits.models import TimeEntry, Visit
+
+from .aggregates import PercentileCont, db_has_percentiles, percentile
+
+LONDON = ZoneInfo("Europe/London")
+BENCHMARK_MIN_SUPPLIERS = 5
+
+FIGURES: dict[str, str] = {
+    "tickets_raised": "Tickets raised in the period.",
+    "first_response_median_hours": "Median time to the supplier's first response (first public reply or status change by the supplier), in school working hours, over tickets answered.",
+    "first_response_p90_hours": "90th percentile of the same.",
+    "first_response_within_target_pct": "Of tickets answered or already overdue for an answer, the share answered by the agreement's first-response target (school working time).",
+    "resolution_median_hours": "Median school working hours from raising to resolution (the clock stops while waiting on the school), over resolved tickets.",
+    "resolved_within_target_pct": "Of resolved tickets, the share resolved within the agreement's resolution target.",
+    "reopen_rate_pct": "Of tickets ever resolved, the share reopened at least once.",
+    "acted_on_pct": 'Of resolved tickets, the share whose outcome was anything but "won\'t change".',
+    "rating_average": "Average of the raisers' ratings (1 to 5).",
+    "ratings": "How many tickets were rated.",
+    "onsite_hours_delivered": "On-site hours recorded in the school's current term (up to today).",
+    "onsite_hours_promised": "On-site hours per term promised in the agreements.",
+    "visits_completed": "Visits in the period marked completed.",
+    "visits_planned": "Visits in the period that were not cancelled (completed, no-show or still planned).",
+    "visits_no_show": "Visits in the period where the supplier did not turn up (no-show).",
+    "nudges_sent": "Nudge emails sent to the school's staff in the period.",
+    "opt_outs": "Opt-outs from this supplier in the period (staff unsubscribing, spam reports, or the school lead stopping it).",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # exclusive
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (
+            datetime.combine(self.start, time(0), tzinfo=LONDON),
+            datetime.combine(self.end, time(0), tzinfo=LONDON),
+        )
+
+
+def academic_year(today: date) -> Period:
+    start_year = today.year if today.month >= 9 else today.year - 1
+    return Period(date(start_year, 9, 1), date(start_year + 1, 9, 1))
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _hours(seconds: float | None) -> float | None:
+    return round(seconds / 3600, 1) if seconds is not None else None
+
+
+def _key(row: dict[str, Any], group: list[str]) -> tuple[Any, ...]:
+    return tuple(row[g] for g in group)
+
+
+def ticket_figures(
+    tickets: QuerySet[Ticket], group: list[str], now: datetime
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The ticket figures per group: one aggregate query (plus one on SQLite for the
+    percentiles, which it cannot take)."""
+    answered = Q(first_response_at__isnull=False)
+    resolved = Q(resolved_at__isnull=False)
+    aggregates: dict[str, Any] = {
+        "raised": Count("id"),
+        "answered": Count("id", filter=answered),
+        "answered_in_time": Count(
+            "id", filter=answered & Q(first_response_at__lte=F("first_response_due_at"))
+        ),
+        "overdue_unanswered": Count(
+            "id", filter=Q(first_response_at__isnull=True, first_response_due_at__lt=now)
+        ),
+        "resolved": Count("id", filter=resolved),
+        "resolved_in_time": Count("id", filter=resolved & Q(resolution_breached=False)),
+        "reopened": Count("id", filter=Q(reopen_count__gt=0)),
+        "ever_resolved": Count("id", filter=resolved | Q(reopen_count__gt=0)),
+        "acted_on": Count("id", filter=resolved & ~Q(outcome="wont_change")),
+        "ratings": Count("rating"),
+        "rating_average": Avg("rating"),
+    }
+    if db_has_percentiles():
+        aggregates |= {
+            "fr_median": PercentileCont("first_response_seconds", 0.5),
+            "fr_p90": PercentileCont("first_response_seconds", 0.9),
+            "res_median": PercentileCont("sla_used_seconds", 0.5, filter=resolved),
+        }
+    rows = tickets.order_by().values(*group).annotate(**aggregates)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        out[_key(r, group)] = r
+    if not db_has_percentiles():
+        samples: dict[tuple[Any, ...], tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+        for r in tickets.order_by().values(
+            *group, "first_response_seconds", "sla_used_seconds", "resolved_at"
+        ):
+            fr, res = samples[_key(r, group)]
+            if r["first_response_seconds"] is not None:
+                fr.append(r["first_response_seconds"])
+            if r["resolved_at"] is not None:
+                res.append(r["sla_used_seconds"])
+        for key, (fr, res) in samples.items():
+            out[key] |= {
+                "fr_median": percentile(fr, 0.5),
+                "fr_p90": percentile(fr, 0.9),
+                "res_median": percentile(res, 0.5),
+            }
+    return {key: _ticket_row(r) for key, r in out.items()}
+
+
+def _ticket_row(r: dict[str, Any]) -> dict[str, Any]:
+    due_or_done = r["answered"] + r["overdue_unanswered"]
+    return {
+        "tickets_raised": r["raised"],
+        "first_response_median_hours": _hours(r["fr_median"]),
+        "first_response_p90_hours": _hours(r["fr_p90"]),
+        "first_response_within_target_pct": _pct(r["answered_in_time"], due_or_done),
+        "resolution_median_hours": _hours(r["res_median"]),
+        "resolved_within_target_pct": _pct(r["resolved_in_time"], r["resolved"]),
+        "reopen_rate_pct": _pct(r["reopened"], r["ever_resolved"]),
+        "acted_on_pct": _pct(r["acted_on"], r["resolved"]),
+        "rating_average": round(r["rating_average"], 2)
+        if r["rating_average"] is not None
+        else None,
+        "ratings": r["ratings"],
+    }
+
+
+EMPTY_TICKETS = _ticket_row(
+    {
+        "raised": 0,
+        "answered": 0,
+        "overdue_unanswered": 0,
+        "answered_in_time": 0,
+        "fr_median": None,
+        "fr_p90": None,
+        "res_median": None,
+        "resolved": 0,
+        "resolved_in_time": 0,
+        "reopened": 0,
+        "ever_resolved": 0,
+        "acted_on": 0,
+        "rating_average": None,
+        "ratings": 0,
+    }
+)
+
+
+def monthly(tickets: QuerySet[Ticket], group: list[str], now: datetime) -> list[dict[str, Any]]:
+    by_month = ticket_figures(
+        tickets.annotate(month=TruncMonth("created_at", tzinfo=LONDON)), [*group, "month"], now
+    )
+    series = []
+    for key, figures in sorted(by_month.items(), key=lambda kv: (kv[0][-1], kv[0][:-1])):
+        *ids, month = key
+        series.append(
+            {**dict(zip(group, ids, strict=True)), "month": month.strftime("%Y-%m"), **figures}
+        )
+    return series
+
+
+def onsite_hours(
+    partnerships: Iterable[Partnership], entries: QuerySet[TimeEntry], today: date, group: list[str]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Delivered in each school's current term (its own term dates, else the default
+    term) against the promise of the partnerships in the group. Two queries."""
+    partnerships = list(partnerships)
+    schools = {p.school_id for p in partnerships}
+    terms = {
+        school: (default_term(today).starts_on, default_term(today).ends_on) for school in schools
+    }
+    for term in Term.objects.filter(
+        school_id__in=schools, starts_on__lte=today, ends_on__gte=today
+    ):
+        terms[term.school_id] = (term.starts_on, term.ends_on)
+    in_term = Q(pk__in=[])
+    for school, (start, end) in terms.items():
+        in_term |= Q(school_id=school, date__gte=start, date__lte=min(end, today))
+    field_of = {"supplier_id": "supplier_id", "school_id": "school_id"}
+    delivered = {
+        _key(r, group): r["minutes"]
+        for r in entries.filter(
+            in_term, mode=TimeEntry.Mode.ON_SITE, partnership_id__in=[p.pk for p in partnerships]
+        )
+        .order_by()
+        .values(*[field_of[g] for g in group])
+        .annotate(minutes=Sum("minutes"))
+    }
+    out: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(
+        lambda: {"onsite_hours_delivered": 0.0, "onsite_hours_promised": 0.0}
+    )
+    for p in partnerships:
+        key = tuple(getattr(p, g) for g in group)
+        out[key]["onsite_hours_promised"] += float(p.onsite_hours_per_term)
+    for key, minutes in delivered.items():
+        out[key]["onsite_hours_delivered"] = round((minutes or 0) / 60, 1)
+    return out
+
+
+def visit_figures(
+    visits: QuerySet[Visit], group: list[str]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    rows = (
+        visits.order_by()
+        .values(*group)
+        .annotate(
+            visits_completed=Count("id", filter=Q(status=Visit.Status.COMPLETED)),
+            visits_planned=Count("id", filter=~Q(status=Visit.Status.CANCELLED)),
+            visits_no_show=Count("id", filter=Q(status=Visit.Status.NO_SHOW)),
+        )
+    )
+    return {
+        _key(r, group): {k: r[k] for k in ("visits_completed", "visits_planned", "visits_no_show")}
+        for r in rows
+    }
+
+
+def nudge_figures(
+    nudges: QuerySet[Nudge], opt_outs: QuerySet[OptOut], group: list[str]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    out: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(
+        lambda: {"nudges_sent": 0, "opt_outs": 0}
+    )
+    for r in (
+        nudges.filter(status=Nudge.Status.SENT).order_by().values(*group).annotate(n=Count("id"))
+    ):
+        out[_key(r, group)]["nudges_sent"] = r["n"]
+    opt_group = ["supplier_id" if g == "supplier_id" else "contact__school_id" for g in group]
+    for r in (
+        opt_outs.filter(supplier__isnull=False)
+        .order_by()
+        .values(*opt_group)
+        .annotate(n=Count("id"))
+    ):
+        out[tuple(r[g] for g in opt_group)]["opt_outs"] = r["n"]
+    return out
+
+
+def benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
+    """The median over suppliers of each supplier's own figures, across every school:
+    anonymised, and only when at least five suppliers contribute. This is the one read
+    that deliberately spans suppliers; it returns no supplier's own figure."""
+    start, end = period.bounds
+    everyone = Ticket.objects.filter(
+        created_at__gte=start, created_at__lt=end
+    )  # dangerously unscoped
+    per_supplier = [
+        f for f in ticket_figures(everyone, ["supplier_id"], now).values() if f["tickets_raised"]
+    ]
+    if len(per_supplier) < BENCHMARK_MIN_SUPPLIERS:
+        return None
+
+    def mid(name: str) -> float | None:
+        values = [f[name] for f in per_supplier if f[name] is not None]
+        return round(median(values), 1) if values else None
+
+    return {
+        "suppliers": len(per_supplier),
+        **{
+            name: mid(name)
+            for name in (
+                "first_response_median_hours",
+                "first_response_within_target_pct",
+                "resolution_median_hours",
+                "resolved_within_target_pct",
+                "acted_on_pct",
+                "rating_average",
+            )
+        },
+    }
+
+
+def scorecard(
+    *,
+    user: Any,
+    period: Period,
+    group: list[str],
+    school_ids: set[int] | None = None,
+    supplier_ids: set[int] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Rows of figures per group, the monthly series, and the benchmark."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    start, end = period.bounds
+
+    def narrow(
+        qs: QuerySet[Any], school_field: str = "school_id", supplier_field: str = "supplier_id"
+    ) -> QuerySet[Any]:
+        if school_ids is not None:
+            qs = qs.filter(**{f"{school_field}__in": school_ids})
+        if supplier_ids is not None:
+            qs = qs.filter(**{f"{supplier_field}__in": supplier_ids})
+        return qs
+
+    tickets = narrow(
+        Ticket.objects.visible_to(user).filter(created_at__gte=start, created_at__lt=end)
+    )
+    figures = ticket_figures(tickets, group, now)
+    partnerships = narrow(Partnership.objects.visible_to(user).exclude(stage="ended"))
+    hours = onsite_hours(partnerships, narrow(TimeEntry.objects.visible_to(user)), today, group)
+    visits = visit_figures(
+        narrow(Visit.objects.visible_to(user).filter(starts_at__gte=start, starts_at__lt=end)),
+        group,
+    )
+    nudges = nudge_figures(
+        narrow(Nudge.objects.visible_to(user).filter(sent_at__gte=start, sent_at__lt=end)),
+        narrow(
+            OptOut.objects.visible_to(user).filter(created_at__gte=start, created_at__lt=end),
+            "contact__school_id",
+        ),
+        group,
+    )
+    keys = set(figures) | set(hours) | {tuple(getattr(p, g) for g in group) for p in partnerships}
+    rows = []
+    for key in keys:
+        rows.append(
+            {
+                **dict(zip(group, key, strict=True)),
+                **figures.get(key, EMPTY_TICKETS),
+                **hours.get(key, {"onsite_hours_delivered": 0.0, "onsite_hours_promised": 0.0}),
+                **visits.get(
+                    key, {"visits_completed": 0, "visits_planned": 0, "visits_no_show": 0}
+                ),
+                **nudges.get(key, {"nudges_sent": 0, "opt_outs": 0}),
+            }
+        )
+    return {
+        "rows": rows,
+        "monthly": monthly(tickets, group, now),
+        "benchmark": benchmark(period, now),
+    }
