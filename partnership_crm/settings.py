@@ -6,6 +6,7 @@ With nothing set this runs on a laptop with nothing installed: SQLite, an embedd
 
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 import dj_database_url
@@ -244,7 +245,25 @@ PILOT_COHORT_WARN_SIZE = env_int("PILOT_COHORT_WARN_SIZE", 8)
 
 # --- Email ----------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Partnership CRM <no-reply@localhost>")
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+# SendGrid when a key is set (nudges/sendgrid.py, nudges/backends.py); otherwise nudges and
+# ordinary mail go to the outbox folder. The SDK has no timeout of its own: ours applies to
+# every request.
+SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")
+SENDGRID_API_HOST = env_str("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/")
+SENDGRID_TIMEOUT = env_int("SENDGRID_TIMEOUT", 10)
+# The Signed Event Webhook's verification key (base64 DER, as SendGrid's settings page shows
+# it); without it /webhooks/sendgrid/events/ refuses every request (503).
+SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
+SENDGRID_WEBHOOK_MAX_AGE = env_int("SENDGRID_WEBHOOK_MAX_AGE", 300)
+# Nudges go From "<account manager's name> <NUDGE_FROM_EMAIL>" (a verified SendGrid sender),
+# with replies to the account manager.
+NUDGE_FROM_EMAIL = env_str("NUDGE_FROM_EMAIL", parseaddr(DEFAULT_FROM_EMAIL)[1])
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "nudges.backends.SendGridEmailBackend"
+    if SENDGRID_API_KEY
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
 
 # --- I18N / time ------------------------------------------------------------------------

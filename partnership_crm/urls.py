@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from nudges.unsubscribe import unsubscribe
+from nudges.webhooks import sendgrid_events
 from visits.feeds import visits_ics
 
 from .health import healthz
@@ -22,6 +23,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    # SendGrid's Signed Event Webhook: signature and freshness checked in the view.
+    path("webhooks/sendgrid/events/", sendgrid_events, name="sendgrid-events"),
     path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     # A private iCalendar feed: the secret in the path is the credential (visits/feeds.py).
     re_path(

@@ -11,8 +11,8 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
-from tickets.models import Ticket, TicketMessage
 from nudges.models import Nudge, NudgeRule, NudgeTemplate, OptOut
+from tickets.models import Ticket, TicketMessage
 from visits.models import FollowUpAction, TimeEntry, Visit
 
 S1 = ("s1_admin", "s1_am", "s1_agent")

@@ -1,0 +1,379 @@
+"""The dispatcher: claim due nudges, hold back what may not go now, send the rest in as
+few SendGrid calls as possible, record every outcome on the rows.
+
+Exactly once: a nudge is claimed by a conditional UPDATE (and on PostgreSQL under
+``FOR UPDATE SKIP LOCKED``, so workers share the queue without waiting). Just before the
+HTTP request its ``send_attempted_at`` is committed. A claim that dies before that point
+is simply released; one that dies after it, or a request that timed out, may have been
+delivered, so the nudge becomes UNKNOWN and is settled from SendGrid's webhook events
+(nudges.events) before anything is resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.calendars import calendars_for_schools
+from accounts.models import Contact, Organisation
+
+from . import templating
+from .context import values_for
+from .models import Nudge, OptOut, Suppression
+from .sendgrid import BatchSender, OutgoingEmail, Sender, default_sender
+
+logger = logging.getLogger(__name__)
+
+WEEK = timedelta(days=7)
+S = Nudge.Status
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    postponed: int = 0
+    retrying: int = 0
+    unknown: int = 0
+    calls: int = 0
+    batches: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: DispatchStats) -> None:
+        for name in (
+            "claimed",
+            "sent",
+            "failed",
+            "skipped",
+            "postponed",
+            "retrying",
+            "unknown",
+            "calls",
+            "batches",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reasons.update(other.reasons)
+
+
+def dispatch_due(
+    *,
+    now: datetime | None = None,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    sender: BatchSender | None = None,
+) -> DispatchStats:
+    """Send everything due by ``now``, one claimed batch at a time."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.NUDGE_BATCH_SIZE
+    sender = sender or default_sender()
+    stats = DispatchStats()
+    while max_batches is None or stats.batches < max_batches:
+        token = uuid.uuid4()
+        claimed = _claim(now, batch_size, token)
+        if not claimed:
+            break
+        stats.batches += 1
+        stats.claimed += claimed
+        _process(token, now, sender, stats)
+    return stats
+
+
+def _claim(now: datetime, size: int, token: uuid.UUID) -> int:
+    with transaction.atomic():
+        due = Nudge.objects.due(now).order_by("next_attempt_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:size])
+        else:
+            # SQLite: the IMMEDIATE transaction already serialises writers; the status
+            # condition below keeps a claim exclusive.
+            ids = list(due.values_list("id", flat=True)[:size])
+        if not ids:
+            return 0
+        return Nudge.objects.filter(id__in=ids, status=S.SCHEDULED).update(
+            status=S.SENDING, claim_token=token, claimed_at=now, attempts=F("attempts") + 1
+        )
+
+
+def _release(
+    ids: list[int], *, status: str, when: datetime | None = None, reason: str = "", error: str = ""
+) -> None:
+    if not ids:
+        return
+    fields: dict[str, object] = {
+        "status": status,
+        "claim_token": None,
+        "status_reason": reason[:300],
+    }
+    if when is not None:
+        fields["next_attempt_at"] = when
+    if error:
+        fields["last_error"] = error
+    if status == S.SCHEDULED:
+        fields["send_attempted_at"] = None
+    Nudge.objects.filter(id__in=ids, status=S.SENDING).update(**fields)
+
+
+def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: DispatchStats) -> None:
+    with transaction.atomic():
+        batch = list(
+            Nudge.objects.filter(claim_token=token, status=S.SENDING)
+            .select_related(
+                "contact", "school", "supplier", "partnership__account_manager", "template"
+            )
+            .order_by("next_attempt_at", "id")
+        )
+        go = _gate(batch, token, now, stats)
+        values = values_for(go)
+        outgoing: dict[tuple[str, str, str], list[OutgoingEmail]] = defaultdict(list)
+        senders: dict[tuple[str, str, str], Sender] = {}
+        for n in go:
+            rendered = _render(n, values[n.pk])
+            n.subject, n.body_text, n.body_html = rendered.subject, rendered.text, rendered.html
+            n.send_attempted_at = now
+            who = _sender_for(n)
+            key = (who.email, who.name, who.reply_to_email)
+            senders[key] = who
+            outgoing[key].append(
+                OutgoingEmail(
+                    nudge_id=n.pk,
+                    to_email=n.contact.email,
+                    to_name=f"{n.contact.first_name} {n.contact.last_name}".strip(),
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    unsubscribe_url=values[n.pk]["unsubscribe_url"],
+                )
+            )
+        # Committed before any HTTP request: what we are about to send, and that we tried.
+        Nudge.objects.bulk_update(
+            go, ["subject", "body_text", "body_html", "send_attempted_at"], batch_size=500
+        )
+
+    for key, emails in outgoing.items():
+        report = sender.send(senders[key], emails)
+        stats.calls += report.calls
+        _record(report.outcomes, now, stats)
+
+
+def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchStats) -> list[Nudge]:
+    """Hold back what may not go now: outside the school's send window (postponed),
+    opted out, suppressed or in a paused partnership (skipped), over a frequency limit
+    (postponed). Returns the nudges that may go."""
+    if not batch:
+        return []
+    contact_ids = sorted({n.contact_id for n in batch})
+    # Serialise workers per contact so two batches cannot both pass the weekly limit.
+    list(
+        Contact.objects.select_for_update()
+        .filter(id__in=contact_ids)
+        .order_by("id")
+        .values_list("id")
+    )
+
+    schools = {n.school_id for n in batch}
+    windows = {
+        o["id"]: (o["send_window_starts"], o["send_window_ends"])
+        for o in Organisation.objects.filter(id__in=schools).values(
+            "id", "send_window_starts", "send_window_ends"
+        )
+    }
+    calendars = {
+        sid: cal.with_hours(*windows[sid]) for sid, cal in calendars_for_schools(schools).items()
+    }
+    opted = set(
+        OptOut.objects.filter(contact_id__in=contact_ids).values_list("contact_id", "supplier_id")
+    )
+    suppressed = set(
+        Suppression.objects.filter(email__in={n.contact.email.lower() for n in batch}).values_list(
+            "email", flat=True
+        )
+    )
+    since = now - WEEK
+    in_flight = Q(status=S.SENT, sent_at__gte=since) | Q(
+        status__in=[S.SENDING, S.UNKNOWN], claimed_at__gte=since
+    )
+    recent = list(
+        Nudge.objects.filter(in_flight, contact_id__in=contact_ids)
+        .exclude(claim_token=token)
+        .values_list("contact_id", "supplier_id", "sent_at", "claimed_at")
+    )
+    per_contact: dict[int, list[datetime]] = defaultdict(list)
+    per_pair: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    for contact_id, supplier_id, sent_at, claimed_at in recent:
+        when = sent_at or claimed_at
+        per_contact[contact_id].append(when)
+        per_pair[(contact_id, supplier_id)].append(when)
+
+    go, skip, later = [], defaultdict(list), defaultdict(list)
+    cap = settings.NUDGE_CONTACT_WEEKLY_CAP
+    for n in batch:
+        cal = calendars[n.school_id]
+        opens = cal.next_working_moment(now)
+        if opens > now:
+            later[(opens, "waiting for the school's send window")].append(n.pk)
+            continue
+        if (n.contact_id, None) in opted or (n.contact_id, n.supplier_id) in opted:
+            skip["the contact has opted out (or their school stopped these emails)"].append(n.pk)
+            continue
+        if not n.contact.email or n.contact.email.lower() in suppressed:
+            skip["the address bounced, was blocked or reported spam"].append(n.pk)
+            continue
+        if n.partnership.stage in ("paused", "ended"):
+            skip[f"the partnership is {n.partnership.stage}"].append(n.pk)
+            continue
+        mine = per_pair[(n.contact_id, n.supplier_id)]
+        everyone = per_contact[n.contact_id]
+        limit = n.partnership.nudges_per_contact_per_week
+        if len(mine) >= limit or len(everyone) >= cap:
+            # Held until the oldest of the week's emails drops out of the window. The
+            # reason names no other supplier and no counts.
+            counted = mine if len(mine) >= limit else everyone
+            free_at = cal.next_working_moment(min(counted) + WEEK)
+            later[
+                (free_at, "held back by the limit on emails to a member of staff each week")
+            ].append(n.pk)
+            continue
+        mine.append(now)
+        everyone.append(now)
+        go.append(n)
+
+    for reason, ids in skip.items():
+        _release(ids, status=S.SKIPPED, reason=reason)
+        stats.skipped += len(ids)
+        stats.reasons[reason] += len(ids)
+    for (when, reason), ids in later.items():
+        # A postponement is not an attempt.
+        Nudge.objects.filter(id__in=ids).update(attempts=F("attempts") - 1)
+        _release(ids, status=S.SCHEDULED, when=when, reason=reason)
+        stats.postponed += len(ids)
+        stats.reasons[reason] += len(ids)
+    return go
+
+
+def _render(n: Nudge, values: dict[str, str]) -> templating.Rendered:
+    if n.template_id and not n.body_text:
+        t = n.template
+        return templating.render_email(t.subject, t.body_text, t.body_html, values)
+    return templating.render_email(n.subject, n.body_text, n.body_html, values)
+
+
+def _sender_for(n: Nudge) -> Sender:
+    """From the account manager by name, through our sending address; replies go to them."""
+    am = n.partnership.account_manager
+    name = f"{am.get_full_name()} ({n.supplier.name})" if am else n.supplier.name
+    return Sender(
+        email=settings.NUDGE_FROM_EMAIL,
+        name=name,
+        reply_to_email=am.email if am else "",
+        reply_to_name=am.get_full_name() if am else "",
+    )
+
+
+def _record(outcomes: dict, now: datetime, stats: DispatchStats) -> None:
+    by_status: dict[str, list] = defaultdict(list)
+    for nudge_id, outcome in outcomes.items():
+        by_status[outcome.status].append((nudge_id, outcome))
+    accepted = by_status["accepted"]
+    by_message: dict[str, list[int]] = defaultdict(list)
+    for nudge_id, outcome in accepted:
+        by_message[outcome.message_id].append(nudge_id)
+    for message_id, ids in by_message.items():
+        # SENT too: SendGrid's webhook may have confirmed it before send() returned.
+        Nudge.objects.filter(id__in=ids, status__in=[S.SENDING, S.SENT]).update(
+            status=S.SENT,
+            sendgrid_message_id=message_id[:100],
+            claim_token=None,
+            status_reason="",
+        )
+        Nudge.objects.filter(id__in=ids, sent_at__isnull=True).update(sent_at=now)
+    stats.sent += len(accepted)
+    for nudge_id, outcome in by_status["failed"]:
+        Nudge.objects.filter(id=nudge_id, status=S.SENDING).update(
+            status=S.FAILED,
+            last_error=outcome.error[:2000],
+            claim_token=None,
+            status_reason="SendGrid refused it",
+        )
+        stats.failed += 1
+    unknown = [nid for nid, _ in by_status["unknown"]]
+    if unknown:
+        error = by_status["unknown"][0][1].error
+        # Only if still SENDING: an event may already have proved it was sent.
+        Nudge.objects.filter(id__in=unknown, status=S.SENDING).update(
+            status=S.UNKNOWN,
+            last_error=error[:2000],
+            claim_token=None,
+            status_reason="sent, awaiting confirmation from SendGrid",
+        )
+        stats.unknown += len(unknown)
+    retry = by_status["retry"]
+    if retry:
+        attempts = dict(
+            Nudge.objects.filter(id__in=[nid for nid, _ in retry]).values_list("id", "attempts")
+        )
+        for nudge_id, outcome in retry:
+            n = attempts.get(nudge_id, 1)
+            if n >= settings.NUDGE_MAX_ATTEMPTS:
+                Nudge.objects.filter(id=nudge_id, status=S.SENDING).update(
+                    status=S.FAILED,
+                    last_error=outcome.error[:2000],
+                    claim_token=None,
+                    status_reason=f"gave up after {n} attempts",
+                )
+                stats.failed += 1
+                continue
+            backoff = max(outcome.retry_after or 0, min(60 * 2 ** (n - 1), 3600))
+            _release(
+                [nudge_id],
+                status=S.SCHEDULED,
+                when=now + timedelta(seconds=backoff),
+                reason="SendGrid busy: will retry",
+                error=outcome.error,
+            )
+            stats.retrying += 1
+
+
+def recover(*, now: datetime | None = None) -> dict[str, int]:
+    """Claims left by a worker that died: released if no request was made, UNKNOWN if one
+    may have been. UNKNOWN nudges with no SendGrid event after the settle time are
+    rescheduled (SendGrid never got them)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.NUDGE_STALE_CLAIM_SECONDS)
+    released = Nudge.objects.filter(
+        status=S.SENDING, claimed_at__lt=stale, send_attempted_at__isnull=True
+    ).update(
+        status=S.SCHEDULED,
+        claim_token=None,
+        next_attempt_at=now,
+        status_reason="released after a worker stopped",
+    )
+    in_doubt = Nudge.objects.filter(
+        status=S.SENDING, claimed_at__lt=stale, send_attempted_at__isnull=False
+    ).update(
+        status=S.UNKNOWN,
+        claim_token=None,
+        status_reason="worker stopped while sending: awaiting SendGrid's events",
+    )
+    settle = now - timedelta(seconds=settings.NUDGE_SETTLE_SECONDS)
+    resend = (
+        Nudge.objects.filter(status=S.UNKNOWN, send_attempted_at__lt=settle)
+        .filter(events__isnull=True)
+        .values_list("id", flat=True)
+    )
+    resent = Nudge.objects.filter(id__in=list(resend), status=S.UNKNOWN).update(
+        status=S.SCHEDULED,
+        next_attempt_at=now,
+        send_attempted_at=None,
+        status_reason="no word from SendGrid: sending again",
+    )
+    return {"released": released, "in_doubt": in_doubt, "resent": resent}

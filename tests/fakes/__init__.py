@@ -1,0 +1,1 @@
+"""Loopback fakes of the outside services the product talks to, for tests."""
