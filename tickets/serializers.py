@@ -152,3 +152,58 @@ class TicketDetailSerializer(TicketSerializer):
 
     def get_allowed_statuses(self, obj: Ticket) -> list[str]:
         return self.context["allowed_statuses"](obj)
+
+
+def _dt(value: Any, tz: Any) -> str | None:
+    """What DRF's DateTimeField renders: the current time zone, ISO 8601, 'Z' for UTC."""
+    if value is None:
+        return None
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def ticket_rows(tickets: list[Ticket], sla_of: Any) -> list[dict[str, Any]]:
+    """The list page's rows, built directly: the same shape as TicketSerializer (a test
+    holds them equal) at a fraction of the cost per row, since a page has up to 200."""
+    from django.utils import timezone
+
+    tz = timezone.get_current_timezone()
+    rows = []
+    for t in tickets:
+        v = sla_of(t)
+        rows.append(
+            {
+                "id": t.pk,
+                "partnership": t.partnership_id,
+                "supplier": t.supplier_id,
+                "supplier_name": t.supplier.name,
+                "school": t.school_id,
+                "school_name": t.school.name,
+                "product": t.product_id,
+                "raised_by": t.raised_by_id,
+                "raised_by_name": t.raised_by.get_full_name(),
+                "assignee": t.assignee_id,
+                "subject": t.subject,
+                "description": t.description,
+                "category": t.category,
+                "priority": t.priority,
+                "status": t.status,
+                "outcome": t.outcome,
+                "outcome_reason": t.outcome_reason,
+                "rating": t.rating,
+                "rating_comment": t.rating_comment,
+                "reopen_count": t.reopen_count,
+                "created_at": _dt(t.created_at, tz),
+                "updated_at": _dt(t.updated_at, tz),
+                "sla": {
+                    "first_response_due_at": _dt(v.first_response_due_at, tz),
+                    "first_response_at": _dt(v.first_response_at, tz),
+                    "first_response_breached": v.first_response_breached,
+                    "resolution_due_at": _dt(v.resolution_due_at, tz),
+                    "resolved_at": _dt(v.resolved_at, tz),
+                    "resolution_breached": v.resolution_breached,
+                    "is_paused": v.is_paused,
+                },
+            }
+        )
+    return rows

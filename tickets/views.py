@@ -30,6 +30,7 @@ from .serializers import (
     TicketDetailSerializer,
     TicketSerializer,
     TicketTransitionSerializer,
+    ticket_rows,
 )
 from .transitions import allowed_next
 
@@ -108,11 +109,10 @@ class TicketViewSet(ScopedModelViewSet):
             TicketDetailSerializer(ticket, context=self._context_for([ticket])).data, status=code
         )
 
+    @extend_schema(responses=TicketSerializer(many=True))
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        data = TicketSerializer(
-            page, many=True, context=self._context_for(page, elapsed=False)
-        ).data
+        data = ticket_rows(page, self._context_for(page, elapsed=False)["sla"])
         return self.get_paginated_response(data)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -314,3 +314,20 @@ def test_a_broker_outage_does_not_break_the_reply_and_the_sweeper_sends_later(
         tasks.sweep_notifications()  # a second sweep sends nothing more
     sent = [m for m in mail.outbox if m.to == ["a_teacher@example.org"]]
     assert len([m for m in sent if "Login loops" in m.subject]) == 1
+
+
+def test_the_fast_list_rows_are_exactly_what_the_serializer_gives(world: Any) -> None:
+    from django.utils import timezone
+
+    from tickets import sla
+    from tickets.serializers import TicketSerializer, ticket_rows
+
+    ticket_id = _file(world).json()["id"]
+    _move(world, "s1_am", ticket_id, "waiting_on_school")
+    tickets = list(Ticket.objects.select_related("supplier", "school", "raised_by").order_by("id"))
+    now = timezone.now()
+    context = {"sla": lambda t: sla.view(t, now), "request": None}
+    assert (
+        ticket_rows(tickets, context["sla"])
+        == TicketSerializer(tickets, many=True, context=context).data
+    )
