@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo --if-empty
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo_activity
 	@echo
 	@echo "  Partnership CRM: http://127.0.0.1:$(PORT)/   API docs: http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Demo logins are printed above (password for all: see seed_demo output)."

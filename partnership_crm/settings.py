@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "visits",
     "nudges",
     "reports",
+    "demo",
     "frontend",
 ]
 
