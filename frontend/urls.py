@@ -1,7 +1,48 @@
 from django.urls import path
 
-from . import views
+from .views import home, school, supplier, teacher
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home.home, name="home"),
+    # Sign-in and password reset (Django's views, our templates; django-axes guards sign-in).
+    path("accounts/sign-in/", home.login, name="login"),
+    path("accounts/sign-out/", home.logout, name="logout"),
+    path("accounts/password-reset/", home.password_reset, name="password_reset"),
+    path("accounts/password-reset/sent/", home.password_reset_done, name="password_reset_done"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        home.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("accounts/reset/done/", home.password_reset_complete, name="password_reset_complete"),
+    # Supplier staff
+    path("portfolio/", supplier.portfolio, name="portfolio"),
+    path("partnerships/<int:pk>/", supplier.partnership_detail, name="partnership"),
+    path("partnerships/<int:pk>/stage/", supplier.partnership_stage, name="partnership-stage"),
+    path("tickets/", supplier.queue, name="queue"),
+    path("tickets/<int:pk>/", supplier.ticket_detail, name="ticket"),
+    path("tickets/<int:pk>/reply/", supplier.ticket_reply, name="ticket-reply"),
+    path("tickets/<int:pk>/move/", supplier.ticket_move, name="ticket-move"),
+    path("visits/", supplier.visits, name="visits"),
+    path("visits/plan/", supplier.visit_plan, name="visit-plan"),
+    path("visits/<int:pk>/complete/", supplier.visit_done, name="visit-complete"),
+    path("visits/<int:pk>/cancel/", supplier.visit_call_off, name="visit-cancel"),
+    path("nudges/", supplier.nudges, name="nudges"),
+    path("nudges/preview/", supplier.template_preview, name="template-preview"),
+    path("nudges/<int:pk>/preview/", supplier.nudge_preview, name="nudge-preview"),
+    path("nudges/<int:pk>/cancel/", supplier.nudge_stop, name="nudge-cancel"),
+    # School staff
+    path("feedback/", teacher.feedback, name="feedback"),
+    path("my-tickets/", teacher.my_tickets, name="my-tickets"),
+    path("my-tickets/<int:pk>/", teacher.school_ticket, name="my-ticket"),
+    path("my-tickets/<int:pk>/rate/", teacher.rate, name="ticket-rate"),
+    path("my-tickets/<int:pk>/reply/", teacher.school_reply, name="school-reply"),
+    # School and trust leads
+    path("school/scorecard/", school.scorecard, name="scorecard"),
+    path("school/tickets/", school.school_tickets, name="school-tickets"),
+    path("school/tickets/<int:pk>/", teacher.school_ticket, name="school-ticket"),
+    path("school/contacts/", school.contacts, name="school-contacts"),
+    path("school/contacts/stop/", school.contact_stop, name="contact-stop"),
+    path("school/contacts/lift/<int:pk>/", school.contact_lift, name="contact-lift"),
+    path("trust/", school.trust, name="trust"),
 ]

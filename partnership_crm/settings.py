@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "axes",
     "accounts",
     "tickets",
     "visits",
@@ -73,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out sign-in (django-axes) into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "partnership_crm.urls"
@@ -191,8 +194,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/api/auth/login/"
-LOGIN_REDIRECT_URL = "/api/docs/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # a reset link works for a day
+# Brute-force protection (django-axes): the axes backend first, so a locked-out sign-in
+# is refused before the password is even checked (pages, admin and the API token alike).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+# Per account and address together: a school's staff share one public IP, so locking the
+# address alone would shut out the whole staffroom after one person's typos.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "frontend.auth.axes_username"
+AXES_LOCKOUT_CALLABLE = "frontend.auth.lockout_response"
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -237,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "VisitStatusEnum": "visits.models.Visit.Status",
         "ReadinessOutcomeEnum": "visits.models.ReadinessAssessment.Outcome",
         "NudgeStatusEnum": "nudges.models.Nudge.Status",
+        "StakeholderTagEnum": "accounts.models.StakeholderTag",
     },
 }
 

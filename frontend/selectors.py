@@ -1,0 +1,446 @@
+"""Reads behind the pages. Rows come only through each model's ``visible_to(user)``, and
+each function runs a fixed number of queries however many rows it reads (aggregates and
+``IN`` look-ups, never a query per row)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Max, Min, Q, Sum
+from django.utils import timezone
+
+from accounts.calendars import calendars_for_schools
+from accounts.models import Partnership, Stage, Term, TrialPhase
+from accounts.scoping import scope_for
+from nudges.models import Nudge
+from tickets.filters import breached_q
+from tickets.models import OPEN_STATUSES, Ticket
+from visits.hours import OnsiteSummary, TermSpan, default_term
+from visits.models import TimeEntry, Visit
+
+# --- On-site hours this term, for many partnerships at once ------------------------------
+
+
+def _hours(minutes: int | None) -> Decimal:
+    return (Decimal(minutes or 0) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def onsite_summaries(
+    partnerships: Iterable[Partnership], *, user: Any, on: date
+) -> dict[int, OnsiteSummary]:
+    """``visits.hours.onsite_summary`` for a batch of visible partnerships, with the same
+    rules (the school's term containing ``on`` or the next one, else the default term;
+    expected-by-now pro rata to the school's working days), in six queries for any number
+    of partnerships: calendars (3), terms, on-site minutes, planned visits."""
+    partnerships = list(partnerships)
+    if not partnerships:
+        return {}
+    school_ids = {p.school_id for p in partnerships}
+    calendars = calendars_for_schools(school_ids)
+    spans: dict[int, TermSpan] = {}
+    terms = (
+        Term.objects.filter(school_id__in=school_ids, ends_on__gte=on)
+        .order_by("starts_on")
+        .values_list("school_id", "name", "starts_on", "ends_on")
+    )
+    for school_id, name, starts_on, ends_on in terms:
+        spans.setdefault(school_id, TermSpan(name, starts_on, ends_on, True))
+    for school_id in school_ids:
+        spans.setdefault(school_id, default_term(on))
+
+    pids = [p.pk for p in partnerships]
+    school_of = {p.pk: p.school_id for p in partnerships}
+    earliest = min(s.starts_on for s in spans.values())
+    latest = max(s.ends_on for s in spans.values())
+    delivered: dict[int, int] = defaultdict(int)
+    rows = (
+        TimeEntry.objects.visible_to(user)
+        .filter(
+            partnership_id__in=pids,
+            mode=TimeEntry.Mode.ON_SITE,
+            date__gte=earliest,
+            date__lte=on,
+        )
+        .values("partnership_id", "date")
+        .annotate(m=Sum("minutes"))
+        .values_list("partnership_id", "date", "m")
+    )
+    for pid, day, minutes in rows:
+        span = spans[school_of[pid]]
+        if span.starts_on <= day <= min(on, span.ends_on):
+            delivered[pid] += minutes or 0
+    planned: dict[int, int] = defaultdict(int)
+    visits = (
+        Visit.objects.visible_to(user)
+        .filter(
+            partnership_id__in=pids,
+            status=Visit.Status.PLANNED,
+            starts_at__date__gt=on,
+            starts_at__date__lte=latest,
+        )
+        .values_list("partnership_id", "starts_at", "ends_at")
+    )
+    for pid, starts_at, ends_at in visits:
+        if timezone.localdate(starts_at) <= spans[school_of[pid]].ends_on:
+            planned[pid] += int((ends_at - starts_at).total_seconds() // 60)
+
+    out = {}
+    for p in partnerships:
+        term = spans[p.school_id]
+        cal = calendars.get(p.school_id)
+        days = (term.ends_on - term.starts_on).days + 1
+        working = [
+            d
+            for d in (term.starts_on + timedelta(n) for n in range(days))
+            if cal is None or cal.is_working_day(d)
+        ]
+        passed = sum(1 for d in working if d <= on)
+        promised = Decimal(p.onsite_hours_per_term)
+        fraction = Decimal(passed) / Decimal(len(working)) if working else Decimal(1)
+        expected = (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        done = _hours(delivered.get(p.pk))
+        out[p.pk] = OnsiteSummary(
+            partnership_id=p.pk,
+            term=term,
+            promised_hours=promised,
+            delivered_hours=done,
+            planned_hours=_hours(planned.get(p.pk)),
+            expected_by_now_hours=expected,
+            shortfall_hours=max(Decimal(0), promised - done),
+            is_behind=done < expected,
+        )
+    return out
+
+
+# --- The account manager's portfolio -------------------------------------------------------
+
+
+@dataclass
+class PortfolioRow:
+    partnership: Partnership
+    open_tickets: int = 0
+    breached_tickets: int = 0
+    last_visit: datetime | None = None
+    next_visit: datetime | None = None
+    onsite: OnsiteSummary | None = None
+    # Filled by the reports module's health score when it lands (see portfolio.html).
+    health: Any = None
+
+
+def portfolio_partnerships(user: Any, *, mine: bool, include_ended: bool) -> Any:
+    """The supplier's partnerships the user sees (optionally only those they manage)."""
+    s = scope_for(user)
+    qs = (
+        Partnership.objects.visible_to(user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related("school", "supplier", "account_manager")
+        .order_by("school__name", "id")
+    )
+    if mine:
+        qs = qs.filter(account_manager=user)
+    if not include_ended:
+        qs = qs.exclude(stage=Stage.ENDED)
+    return qs
+
+
+def portfolio_rows(partnerships: Iterable[Partnership], *, user: Any) -> list[PortfolioRow]:
+    """Figures for one page of partnerships: tickets (1 query), visits (1), on-site hours
+    this term (6), whatever the number of rows."""
+    partnerships = list(partnerships)
+    if not partnerships:
+        return []
+    now = timezone.now()
+    ids = [p.pk for p in partnerships]
+    open_q = Q(status__in=OPEN_STATUSES)
+    tickets = {
+        row["partnership_id"]: row
+        for row in Ticket.objects.visible_to(user)
+        .filter(partnership_id__in=ids)
+        .values("partnership_id")
+        .annotate(
+            open=Count("id", filter=open_q),
+            breached=Count("id", filter=open_q & breached_q(now)),
+        )
+    }
+    visits = {
+        row["partnership_id"]: row
+        for row in Visit.objects.visible_to(user)
+        .filter(partnership_id__in=ids)
+        .values("partnership_id")
+        .annotate(
+            last=Max("starts_at", filter=Q(status=Visit.Status.COMPLETED)),
+            next=Min("starts_at", filter=Q(status=Visit.Status.PLANNED, starts_at__gte=now)),
+        )
+    }
+    onsite = onsite_summaries(partnerships, user=user, on=timezone.localdate(now))
+    rows = []
+    for p in partnerships:
+        t, v = tickets.get(p.pk, {}), visits.get(p.pk, {})
+        rows.append(
+            PortfolioRow(
+                partnership=p,
+                open_tickets=t.get("open", 0),
+                breached_tickets=t.get("breached", 0),
+                last_visit=v.get("last"),
+                next_visit=v.get("next"),
+                onsite=onsite.get(p.pk),
+            )
+        )
+    return rows
+
+
+# --- A partnership's timeline ----------------------------------------------------------------
+
+TIMELINE_LIMIT = 60  # per kind of event, newest first: the page stays bounded
+
+
+@dataclass
+class Event:
+    at: datetime
+    kind: str
+    title: str
+    detail: str = ""
+    url: str = ""
+    badge: str = ""
+    date_only: bool = False
+    tags: list[str] = field(default_factory=list)
+
+
+def _day_start(d: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(d, time(0, 0), tzinfo=tz)
+
+
+def partnership_timeline(partnership: Partnership, *, user: Any) -> list[Event]:
+    """Stage changes (with overrides), visits and readiness, trial phases and decisions,
+    tickets, time entries and nudges, newest first."""
+    from django.urls import reverse
+
+    tz = ZoneInfo(partnership.school.timezone or "Europe/London")
+    events: list[Event] = []
+    n = TIMELINE_LIMIT
+
+    for change in partnership.stage_changes.select_related("by").order_by("-at", "-id")[:n]:
+        frm = change.get_from_stage_display() if change.from_stage else "—"
+        title = (
+            f"Stage: {frm} → {change.get_to_stage_display()}"
+            if change.from_stage
+            else f"Partnership opened at {change.get_to_stage_display()}"
+        )
+        events.append(
+            Event(
+                at=change.at,
+                kind="stage",
+                title=title,
+                detail=(f"Override: {change.reason}" if change.is_override else change.reason),
+                badge="override" if change.is_override else "",
+                tags=[str(change.by)] if change.by else [],
+            )
+        )
+
+    visits = (
+        Visit.objects.visible_to(user)
+        .filter(partnership=partnership)
+        .select_related("assessment")
+        .order_by("-starts_at")[:n]
+    )
+    for v in visits:
+        detail = v.status_reason or v.notes or v.agenda
+        badge = v.get_status_display()
+        assessment = getattr(v, "assessment", None)
+        if assessment is not None and assessment.outcome:
+            detail = f"Readiness: {assessment.get_outcome_display()}. {assessment.summary}".strip()
+        events.append(
+            Event(
+                at=v.starts_at,
+                kind="visit",
+                title=f"{v.get_kind_display()} visit",
+                detail=detail,
+                badge=badge,
+                url=f"{reverse('visits')}?week={timezone.localdate(v.starts_at):%Y-%m-%d}",
+            )
+        )
+
+    phases = TrialPhase.objects.visible_to(user).filter(partnership=partnership)
+    for phase in phases.select_related("decided_by").order_by("-start_date")[:n]:
+        events.append(
+            Event(
+                at=_day_start(phase.start_date, tz),
+                kind="phase",
+                title=f"{phase.get_kind_display()} phase: {phase.start_date:%-d %b %Y} to "
+                f"{phase.end_date:%-d %b %Y}",
+                detail=phase.intent,
+                date_only=True,
+            )
+        )
+        if phase.decision and phase.decided_at:
+            events.append(
+                Event(
+                    at=phase.decided_at,
+                    kind="decision",
+                    title=f"Decision on the {phase.get_kind_display().lower()} phase: "
+                    f"{phase.get_decision_display()}",
+                    detail=phase.decision_notes,
+                    tags=[str(phase.decided_by)] if phase.decided_by else [],
+                )
+            )
+
+    tickets = (
+        Ticket.objects.visible_to(user)
+        .filter(partnership=partnership)
+        .select_related("raised_by")
+        .order_by("-created_at")[:n]
+    )
+    for t in tickets:
+        url = reverse("ticket", args=[t.pk])
+        events.append(
+            Event(
+                at=t.created_at,
+                kind="ticket",
+                title=f"Ticket #{t.pk} raised: {t.subject}",
+                detail=f"{t.get_category_display()}, by {t.raised_by}",
+                badge=t.get_status_display(),
+                url=url,
+            )
+        )
+        if t.resolved_at:
+            events.append(
+                Event(
+                    at=t.resolved_at,
+                    kind="ticket",
+                    title=f"Ticket #{t.pk} resolved: {t.get_outcome_display()}",
+                    detail=t.outcome_reason,
+                    url=url,
+                )
+            )
+
+    entries = (
+        TimeEntry.objects.visible_to(user)
+        .filter(partnership=partnership)
+        .select_related("user")
+        .order_by("-date", "-id")[:n]
+    )
+    for e in entries:
+        events.append(
+            Event(
+                at=_day_start(e.date, tz),
+                kind="time",
+                title=f"{e.minutes} min {e.get_mode_display().lower()}: "
+                f"{e.get_activity_display().lower()}",
+                detail=e.notes,
+                tags=[str(e.user)],
+                date_only=True,
+            )
+        )
+
+    nudges = (
+        Nudge.objects.visible_to(user)
+        .filter(partnership=partnership)
+        .select_related("contact", "template")
+        .order_by("-due_at")[:n]
+    )
+    for nudge in nudges:
+        events.append(
+            Event(
+                at=nudge.sent_at or nudge.due_at,
+                kind="nudge",
+                title=f"Nudge to {nudge.contact}",
+                detail=nudge.subject
+                or (f"Template: {nudge.template.name}" if nudge.template else ""),
+                badge=nudge.get_status_display(),
+            )
+        )
+    events.sort(key=lambda e: e.at, reverse=True)
+    return events
+
+
+# --- Who contacts whom at a school (the school lead's controls) ------------------------------
+
+
+@dataclass
+class ContactCell:
+    supplier: Any
+    linked: bool = False
+    sent: int = 0
+    scheduled: int = 0
+    last_sent: datetime | None = None
+    stop: Any = None  # this supplier stopped (an OptOut)
+
+    @property
+    def contacted(self) -> bool:
+        return self.linked or self.sent or self.scheduled
+
+
+@dataclass
+class ContactRow:
+    contact: Any
+    cells: list[ContactCell]
+    stopped_everyone: Any = None  # an OptOut from every supplier
+
+
+def contact_matrix(user: Any, school_id: int) -> tuple[list[Any], list[ContactRow]]:
+    """Staff × suppliers at one school: linked to the partnership, nudges sent and
+    scheduled, and stops. Five queries, through each model's visible_to (the links
+    through the visible partnerships)."""
+    from accounts.models import Contact, PartnershipContact
+    from nudges.models import OptOut
+
+    partnerships = (
+        Partnership.objects.visible_to(user)
+        .filter(school_id=school_id)
+        .select_related("supplier")
+        .order_by("supplier__name", "id")
+    )
+    suppliers: dict[int, Any] = {}
+    for p in partnerships:
+        suppliers.setdefault(p.supplier_id, p.supplier)
+    contacts = list(
+        Contact.objects.visible_to(user)
+        .filter(school_id=school_id)
+        .order_by("last_name", "first_name", "id")
+    )
+    links = set(
+        PartnershipContact.objects.filter(partnership__in=partnerships).values_list(
+            "contact_id", "partnership__supplier_id"
+        )
+    )
+    nudges = {
+        (r["contact_id"], r["supplier_id"]): r
+        for r in Nudge.objects.visible_to(user)
+        .filter(school_id=school_id)
+        .values("contact_id", "supplier_id")
+        .annotate(
+            sent=Count("id", filter=Q(status=Nudge.Status.SENT)),
+            scheduled=Count("id", filter=Q(status=Nudge.Status.SCHEDULED)),
+            last_sent=Max("sent_at"),
+        )
+    }
+    stops: dict[tuple[int, int | None], Any] = {}
+    for record in (
+        OptOut.objects.visible_to(user)
+        .filter(contact__school_id=school_id)
+        .select_related("created_by")
+    ):
+        stops[(record.contact_id, record.supplier_id)] = record
+    rows = []
+    for c in contacts:
+        cells = []
+        for sid, supplier in suppliers.items():
+            n = nudges.get((c.pk, sid), {})
+            cells.append(
+                ContactCell(
+                    supplier=supplier,
+                    linked=(c.pk, sid) in links,
+                    sent=n.get("sent", 0),
+                    scheduled=n.get("scheduled", 0),
+                    last_sent=n.get("last_sent"),
+                    stop=stops.get((c.pk, sid)),
+                )
+            )
+        rows.append(ContactRow(contact=c, cells=cells, stopped_everyone=stops.get((c.pk, None))))
+    return list(suppliers.values()), rows

@@ -1,0 +1,78 @@
+"""The portfolio and the ticket queue run the same number of queries for a few rows as
+for many (aggregates and IN look-ups, never a query per row)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.tests import factories as f
+from tickets.services import ticket_create
+from visits.services import time_entry_create, visit_create
+
+
+def _count(client: Any, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _more(world: Any, n: int) -> None:
+    """n more partnerships of s1 managed by s1_am, each with a ticket, a visit, on-site time
+    and a term."""
+    start = timezone.now() + timedelta(days=30)
+    for i in range(n):
+        school = f.SchoolFactory()
+        p = f.PartnershipFactory(supplier=world.s1, school=school, account_manager=world.s1_am)
+        contact = f.ContactFactory(school=school)
+        f.PartnershipContactFactory(partnership=p, contact=contact)
+        teacher = f.UserFactory()
+        f.MembershipFactory(user=teacher, organisation=school, role="teacher")
+        ticket_create(by=teacher, partnership=p, subject=f"More {i}", description="x")
+        visit_create(
+            by=world.s1_am,
+            partnership=p,
+            kind="training",
+            starts_at=start + timedelta(days=i),
+            ends_at=start + timedelta(days=i, hours=1),
+        )
+        time_entry_create(
+            by=world.s1_am,
+            partnership=p,
+            date=timezone.localdate(),
+            minutes=60,
+            mode="on_site",
+            activity="training",
+        )
+        school.terms.create(
+            name="This term",
+            starts_on=timezone.localdate() - timedelta(days=20),
+            ends_on=timezone.localdate() + timedelta(days=40),
+        )
+
+
+def test_portfolio_queries_do_not_grow_with_partnerships(world, login):
+    client = login("s1_am")
+    few = _count(client, "/portfolio/")
+    _more(world, 12)
+    many = _count(client, "/portfolio/")
+    assert many == few, (few, many)
+    # session, user, memberships (scope), count, page of partnerships, tickets aggregate,
+    # visits aggregate, on-site batch: closure days, terms, schools' hours, term names,
+    # on-site minutes, planned visits
+    assert few == 13
+
+
+def test_the_queue_queries_do_not_grow_with_tickets(world, login):
+    client = login("s1_am")
+    few = _count(client, "/tickets/")
+    _more(world, 12)
+    many = _count(client, "/tickets/")
+    assert many == few, (few, many)
+    # session, user, memberships (scope), the schools for the filter, count, page of tickets
+    assert few == 6

@@ -1,0 +1,59 @@
+"""The batched on-site figures agree with visits.hours.onsite_summary, row for row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Partnership
+from frontend.selectors import onsite_summaries
+from visits.hours import onsite_summary
+from visits.models import Visit
+from visits.services import time_entry_create
+
+
+def test_onsite_summaries_match_onsite_summary(world):
+    today = timezone.localdate()
+    world.school_a.terms.create(
+        name="Now", starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=30)
+    )
+    world.school_b.terms.create(
+        name="Next", starts_on=today + timedelta(days=3), ends_on=today + timedelta(days=60)
+    )
+    for p, hours in ((world.p_a1, 10), (world.p_a2, 6), (world.p_b2, 4)):
+        p.onsite_hours_per_term = hours
+        p.save()
+    time_entry_create(
+        by=world.s1_am,
+        partnership=world.p_a1,
+        date=today,
+        minutes=95,
+        mode="on_site",
+        activity="training",
+    )
+    time_entry_create(
+        by=world.s1_am,
+        partnership=world.p_a1,
+        date=today - timedelta(days=40),
+        minutes=60,
+        mode="on_site",
+        activity="training",
+    )
+    time_entry_create(
+        by=world.s2_am,
+        partnership=world.p_b2,
+        date=today,
+        minutes=30,
+        mode="on_site",
+        activity="meeting",
+    )
+    Visit.objects.filter(pk=world.v_b2.pk).update(
+        starts_at=timezone.now() + timedelta(days=10),
+        ends_at=timezone.now() + timedelta(days=10, hours=3),
+    )
+    for user in ("s1_am", "s2_am", "a_lead", "trust_lead"):
+        visible = list(Partnership.objects.visible_to(world.users[user]))
+        batch = onsite_summaries(visible, user=world.users[user], on=today)
+        for p in visible:
+            assert batch[p.pk] == onsite_summary(p, today), (user, p)

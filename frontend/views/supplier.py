@@ -1,0 +1,602 @@
+"""The account manager's pages: portfolio, a partnership and its timeline, the ticket queue
+(answered and moved along in place), the week of visits and the nudge schedule."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.calendars import calendar_for_school
+from accounts.models import Contact, Partnership, PartnershipContact, Stage
+from accounts.scoping import scope_for
+from accounts.services import partnership_transition
+from accounts.stages import allowed_next as stage_allowed_next
+from nudges import templating
+from nudges.context import values_for
+from nudges.models import Nudge, NudgeTemplate
+from nudges.services import nudge_cancel
+from tickets import services as ticket_services
+from tickets import sla
+from tickets.filters import breached_q
+from tickets.models import Ticket, TicketEvent, TicketMessage
+from tickets.transitions import allowed_next as ticket_allowed_next
+from visits.hours import onsite_summary
+from visits.models import Visit
+from visits.services import visit_cancel, visit_complete, visit_create
+
+from ..forms import (
+    CancelVisitForm,
+    CompleteVisitForm,
+    MoveForm,
+    PlanVisitForm,
+    QueueFilterForm,
+    ReplyForm,
+    StageForm,
+    TemplatePreviewForm,
+    add_service_errors,
+)
+from ..roles import SUPPLIER, get_visible, role_required
+from ..selectors import partnership_timeline, portfolio_partnerships, portfolio_rows
+from .common import FORM_ERROR, is_htmx, page_or_partial
+
+PORTFOLIO_PAGE = 50
+QUEUE_PAGE = 25
+
+
+def _supplier_partnerships(request: HttpRequest) -> QuerySet[Partnership]:
+    s = scope_for(request.user)
+    return (
+        Partnership.objects.visible_to(request.user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related("school")
+        .order_by("school__name", "id")
+    )
+
+
+# --- Portfolio ------------------------------------------------------------------------------
+
+
+@role_required(SUPPLIER)
+@require_GET
+def portfolio(request: HttpRequest) -> HttpResponse:
+    s = scope_for(request.user)
+    is_manager = any(r == "account_manager" for r in s.supplier_roles.values())
+    mine = request.GET.get("mine", "1" if is_manager else "0") == "1"
+    include_ended = request.GET.get("ended") == "1"
+    partnerships = portfolio_partnerships(request.user, mine=mine, include_ended=include_ended)
+    page = Paginator(partnerships, PORTFOLIO_PAGE).get_page(request.GET.get("page"))
+    rows = portfolio_rows(page.object_list, user=request.user)
+    return render(
+        request,
+        "frontend/supplier/portfolio.html",
+        {"rows": rows, "page": page, "mine": mine, "include_ended": include_ended},
+    )
+
+
+# --- A partnership ----------------------------------------------------------------------------
+
+
+def _partnership_context(request: HttpRequest, p: Partnership, stage_form: Any = None) -> dict:
+    allowed = stage_allowed_next(p)
+    timeline = partnership_timeline(p, user=request.user)
+    now = timezone.now()
+    return {
+        "p": p,
+        "upcoming": [e for e in timeline if e.at > now][::-1],
+        "timeline": [e for e in timeline if e.at <= now],
+        "onsite": onsite_summary(p, timezone.localdate()),
+        "stage_form": stage_form or StageForm(allowed=allowed),
+        "can_move": scope_for(request.user).manages_supplier(p.supplier_id) and allowed,
+        "open_tickets": Ticket.objects.visible_to(request.user)
+        .filter(partnership=p)
+        .open()
+        .count(),
+    }
+
+
+@role_required(SUPPLIER)
+@require_GET
+def partnership_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    p = get_visible(
+        Partnership.objects.visible_to(request.user).select_related(
+            "school", "supplier", "account_manager"
+        ),
+        pk,
+    )
+    return render(request, "frontend/supplier/partnership.html", _partnership_context(request, p))
+
+
+@role_required(SUPPLIER)
+@require_POST
+def partnership_stage(request: HttpRequest, pk: int) -> HttpResponse:
+    p = get_visible(
+        Partnership.objects.visible_to(request.user).select_related(
+            "school", "supplier", "account_manager"
+        ),
+        pk,
+    )
+    form = StageForm(request.POST, allowed=stage_allowed_next(p))
+    if form.is_valid():
+        reason = form.cleaned_data["reason"]
+        override = form.cleaned_data["override"]
+        try:
+            partnership_transition(
+                partnership=p,
+                to_stage=form.cleaned_data["to_stage"],
+                by=request.user,
+                reason="" if override else reason,
+                override_reason=reason if override else "",
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Stage changed.")
+            return redirect("partnership", pk=p.pk)
+    return render(
+        request,
+        "frontend/supplier/partnership.html",
+        _partnership_context(request, p, stage_form=form),
+        status=FORM_ERROR,
+    )
+
+
+# --- The ticket queue -------------------------------------------------------------------------
+
+
+def _queue(request: HttpRequest) -> dict[str, Any]:
+    """The filtered, paginated queue: a fixed number of queries whatever the page holds."""
+    s = scope_for(request.user)
+    partnerships = list(_supplier_partnerships(request))
+    form = QueueFilterForm(request.GET or None, partnerships=partnerships, auto_id="filter_%s")
+    tickets = (
+        Ticket.objects.visible_to(request.user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related("school", "raised_by", "assignee")
+    )
+    data = form.cleaned_data if form.is_valid() else {"status": "open"}
+    status = data.get("status") if request.GET else "open"
+    if status == "open":
+        tickets = tickets.open()
+    elif status:
+        tickets = tickets.filter(status=status)
+    if data.get("partnership"):
+        tickets = tickets.filter(partnership_id=data["partnership"])
+    for name in ("priority", "category"):
+        if data.get(name):
+            tickets = tickets.filter(**{name: data[name]})
+    now = timezone.now()
+    if data.get("breached"):
+        tickets = tickets.filter(breached_q(now))
+    for word in (data.get("q") or "").split():
+        tickets = tickets.filter(search_document__icontains=word)
+    page = Paginator(tickets.order_by("-created_at", "-id"), QUEUE_PAGE).get_page(
+        request.GET.get("page")
+    )
+    rows = [(t, sla.view(t, now)) for t in page.object_list]
+    return {"filter_form": form, "page": page, "rows": rows, "query": request.GET.urlencode()}
+
+
+def _ticket_context(
+    request: HttpRequest,
+    ticket: Ticket,
+    reply_form: ReplyForm | None = None,
+    move_form: MoveForm | None = None,
+) -> dict[str, Any]:
+    allowed = ticket_allowed_next(ticket.status, supplier_side=True)
+    cal = calendar_for_school(ticket.school)
+    return {
+        "ticket": ticket,
+        "sla": sla.view(ticket, timezone.now(), cal),
+        "thread": TicketMessage.objects.visible_to(request.user)
+        .filter(ticket=ticket)
+        .select_related("author"),
+        "events": TicketEvent.objects.filter(ticket=ticket).select_related("by"),
+        "reply_form": reply_form or ReplyForm(),
+        "move_form": move_form or MoveForm(allowed=allowed),
+        "can_move": bool(allowed),
+        "query": request.GET.urlencode(),
+        "supplier_ids": scope_for(request.user).supplier_ids,
+    }
+
+
+def _get_ticket(request: HttpRequest, pk: int) -> Ticket:
+    s = scope_for(request.user)
+    return get_visible(
+        Ticket.objects.visible_to(request.user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related("school", "supplier", "partnership", "raised_by", "assignee", "product"),
+        pk,
+    )
+
+
+@role_required(SUPPLIER)
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    context = _queue(request)
+    if is_htmx(request) and request.htmx.target == "queue-list":
+        return render(request, "frontend/supplier/_queue_list.html", context)
+    return render(request, "frontend/supplier/queue.html", context)
+
+
+@role_required(SUPPLIER)
+@require_GET
+def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = _get_ticket(request, pk)
+    context = _ticket_context(request, ticket)
+    if is_htmx(request):
+        return render(request, "frontend/supplier/_ticket_panel.html", context)
+    return render(request, "frontend/supplier/queue.html", {**_queue(request), **context})
+
+
+def _after_ticket_write(
+    request: HttpRequest, pk: int, note: str, status: int = 200, **forms: Any
+) -> HttpResponse:
+    ticket = _get_ticket(request, pk)
+    context = _ticket_context(request, ticket, **forms)
+    if is_htmx(request):
+        context["oob_row"] = (ticket, sla.view(ticket, timezone.now()))
+        context["notice"] = note if status == 200 else ""
+        return render(request, "frontend/supplier/_ticket_panel.html", context, status=status)
+    if status == 200:
+        messages.success(request, note)
+        url = reverse("ticket", args=[pk])
+        query = request.GET.urlencode()
+        return redirect(f"{url}?{query}" if query else url)
+    return render(
+        request, "frontend/supplier/queue.html", {**_queue(request), **context}, status=status
+    )
+
+
+@role_required(SUPPLIER)
+@require_POST
+def ticket_reply(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = _get_ticket(request, pk)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        internal = form.cleaned_data["visibility"] == "internal"
+        try:
+            ticket_services.ticket_post_message(
+                ticket=ticket, by=request.user, body=form.cleaned_data["body"], is_internal=internal
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            note = "Internal note added." if internal else "Reply sent to the school."
+            return _after_ticket_write(request, pk, note)
+    return _after_ticket_write(request, pk, "", status=FORM_ERROR, reply_form=form)
+
+
+@role_required(SUPPLIER)
+@require_POST
+def ticket_move(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = _get_ticket(request, pk)
+    form = MoveForm(request.POST, allowed=ticket_allowed_next(ticket.status, supplier_side=True))
+    if form.is_valid():
+        try:
+            ticket_services.ticket_transition(
+                ticket=ticket,
+                by=request.user,
+                status=form.cleaned_data["status"],
+                outcome=form.cleaned_data["outcome"],
+                outcome_reason=form.cleaned_data["outcome_reason"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _after_ticket_write(request, pk, "Ticket moved.")
+    return _after_ticket_write(request, pk, "", status=FORM_ERROR, move_form=form)
+
+
+# --- Visits -----------------------------------------------------------------------------------
+
+
+def _week_start(request: HttpRequest) -> date:
+    try:
+        day = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        day = timezone.localdate()
+    return day - timedelta(days=day.weekday())
+
+
+def _visits_context(request: HttpRequest, monday: date, plan_form: Any = None) -> dict:
+    s = scope_for(request.user)
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(monday, datetime.min.time(), tzinfo=tz)
+    visits = list(
+        Visit.objects.visible_to(request.user)
+        .filter(
+            supplier_id__in=s.supplier_ids,
+            starts_at__gte=start,
+            starts_at__lt=start + timedelta(days=7),
+        )
+        .select_related("school")
+        .prefetch_related("attendees")
+        .order_by("starts_at", "id")
+    )
+    days = []
+    today = timezone.localdate()
+    for i in range(7):
+        day = monday + timedelta(days=i)
+        days.append(
+            {
+                "date": day,
+                "today": day == today,
+                "visits": [v for v in visits if timezone.localdate(v.starts_at) == day],
+            }
+        )
+    partnerships = _supplier_partnerships(request).exclude(stage=Stage.ENDED)
+    return {
+        "days": days,
+        "monday": monday,
+        "prev": monday - timedelta(days=7),
+        "next": monday + timedelta(days=7),
+        "this_week": today - timedelta(days=today.weekday()),
+        "plan_form": plan_form
+        or PlanVisitForm(
+            partnerships=partnerships,
+            initial={"day": max(today, monday), "starts": time(9, 0), "ends": time(10, 0)},
+        ),
+        "complete_form": CompleteVisitForm(),
+        "cancel_form": CancelVisitForm(),
+        "now": timezone.now(),
+    }
+
+
+@role_required(SUPPLIER)
+@require_GET
+def visits(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "frontend/supplier/visits.html", _visits_context(request, _week_start(request))
+    )
+
+
+@role_required(SUPPLIER)
+@require_POST
+def visit_plan(request: HttpRequest) -> HttpResponse:
+    partnerships = _supplier_partnerships(request).exclude(stage=Stage.ENDED)
+    form = PlanVisitForm(request.POST, partnerships=partnerships)
+    monday = _week_start(request)
+    if form.is_valid():
+        d = form.cleaned_data
+        p = d["partnership"]
+        tz = ZoneInfo(p.school.timezone or "Europe/London")
+        starts = datetime.combine(d["day"], d["starts"], tzinfo=tz)
+        ends = datetime.combine(d["day"], d["ends"], tzinfo=tz)
+        try:
+            visit = visit_create(
+                by=request.user,
+                partnership=p,
+                kind=d["kind"],
+                starts_at=starts,
+                ends_at=ends,
+                attendees=[request.user] if d["attend"] else [],
+                agenda=d["agenda"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{visit.get_kind_display()} visit planned.")
+            day = timezone.localdate(visit.starts_at)
+            return redirect(f"{reverse('visits')}?week={day:%Y-%m-%d}#visit-{visit.pk}")
+        monday = form.cleaned_data["day"] - timedelta(days=form.cleaned_data["day"].weekday())
+    return render(
+        request,
+        "frontend/supplier/visits.html",
+        _visits_context(request, monday, plan_form=form),
+        status=FORM_ERROR,
+    )
+
+
+def _visit_card(
+    request: HttpRequest, visit: Visit, status: int = 200, **forms: Any
+) -> HttpResponse:
+    visit = (
+        Visit.objects.visible_to(request.user)
+        .select_related("school")
+        .prefetch_related("attendees")
+        .get(pk=visit.pk)
+    )
+    context = {
+        "v": visit,
+        "complete_form": forms.get("complete_form") or CompleteVisitForm(),
+        "cancel_form": forms.get("cancel_form") or CancelVisitForm(),
+        "now": timezone.now(),
+    }
+    if is_htmx(request):
+        return render(request, "frontend/supplier/_visit.html", context, status=status)
+    if status == 200:
+        day = timezone.localdate(visit.starts_at)
+        return redirect(f"{reverse('visits')}?week={day:%Y-%m-%d}#visit-{visit.pk}")
+    monday = timezone.localdate(visit.starts_at)
+    monday -= timedelta(days=monday.weekday())
+    ctx = _visits_context(request, monday)
+    ctx["errors_for"] = visit.pk
+    ctx.update({k: v for k, v in forms.items() if v is not None})
+    return render(request, "frontend/supplier/visits.html", ctx, status=status)
+
+
+def _get_visit(request: HttpRequest, pk: int) -> Visit:
+    s = scope_for(request.user)
+    return get_visible(
+        Visit.objects.visible_to(request.user).filter(supplier_id__in=s.supplier_ids), pk
+    )
+
+
+@role_required(SUPPLIER)
+@require_POST
+def visit_done(request: HttpRequest, pk: int) -> HttpResponse:
+    visit = _get_visit(request, pk)
+    form = CompleteVisitForm(request.POST)
+    if form.is_valid():
+        try:
+            visit_complete(
+                visit=visit,
+                by=request.user,
+                notes=form.cleaned_data["notes"],
+                record_time=form.cleaned_data["record_time"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _visit_card(request, visit)
+    return _visit_card(request, visit, status=FORM_ERROR, complete_form=form)
+
+
+@role_required(SUPPLIER)
+@require_POST
+def visit_call_off(request: HttpRequest, pk: int) -> HttpResponse:
+    visit = _get_visit(request, pk)
+    form = CancelVisitForm(request.POST)
+    if form.is_valid():
+        try:
+            visit_cancel(
+                visit=visit,
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+                no_show=form.cleaned_data["no_show"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _visit_card(request, visit)
+    return _visit_card(request, visit, status=FORM_ERROR, cancel_form=form)
+
+
+# --- Nudges -----------------------------------------------------------------------------------
+
+NUDGE_LIMIT = 100
+
+
+def _recipients(request: HttpRequest) -> list[tuple[str, str]]:
+    """(partnership:contact, label) for everyone the supplier may nudge: the contacts
+    linked to its visible partnerships."""
+    links = (
+        PartnershipContact.objects.filter(partnership__in=_supplier_partnerships(request))
+        .select_related("contact", "partnership__school")
+        .order_by("partnership__school__name", "contact__last_name", "contact__first_name")
+    )
+    return [
+        (
+            f"{link.partnership_id}:{link.contact_id}",
+            f"{link.contact} — {link.partnership.school.name}",
+        )
+        for link in links
+    ]
+
+
+def _nudges_context(request: HttpRequest, preview_form: Any = None) -> dict[str, Any]:
+    s = scope_for(request.user)
+    base = (
+        Nudge.objects.visible_to(request.user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related("contact", "school", "rule", "template")
+    )
+    since = timezone.now() - timedelta(days=30)
+    return {
+        "scheduled": base.filter(status=Nudge.Status.SCHEDULED).order_by("due_at", "id")[
+            :NUDGE_LIMIT
+        ],
+        "recent": base.exclude(status=Nudge.Status.SCHEDULED)
+        .filter(due_at__gte=since)
+        .order_by("-due_at", "-id")[:NUDGE_LIMIT],
+        "preview_form": preview_form
+        or TemplatePreviewForm(
+            templates=NudgeTemplate.objects.visible_to(request.user).filter(is_active=True),
+            recipients=_recipients(request),
+        ),
+    }
+
+
+@role_required(SUPPLIER)
+@require_GET
+def nudges(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontend/supplier/nudges.html", _nudges_context(request))
+
+
+def _render_nudge(nudge: Nudge) -> templating.Rendered:
+    """What the dispatcher will send (nudges.dispatch renders the same way)."""
+    values = values_for([nudge])[nudge.pk]
+    if nudge.template_id and not nudge.body_text:
+        t = nudge.template
+        return templating.render_email(t.subject, t.body_text, t.body_html, values)
+    return templating.render_email(nudge.subject, nudge.body_text, nudge.body_html, values)
+
+
+@role_required(SUPPLIER)
+@require_GET
+def nudge_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    s = scope_for(request.user)
+    nudge = get_visible(
+        Nudge.objects.visible_to(request.user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related(
+            "contact", "school", "supplier", "template", "partnership__account_manager"
+        ),
+        pk,
+    )
+    context = {"nudge": nudge, "rendered": _render_nudge(nudge)}
+    return page_or_partial(
+        request, "frontend/supplier/nudge_preview.html", "frontend/supplier/_preview.html", context
+    )
+
+
+@role_required(SUPPLIER)
+@require_GET
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """A template rendered for one contact, exactly as it would be sent today."""
+    templates = NudgeTemplate.objects.visible_to(request.user).filter(is_active=True)
+    form = TemplatePreviewForm(request.GET, templates=templates, recipients=_recipients(request))
+    if not form.is_valid():
+        return page_or_partial(
+            request,
+            "frontend/supplier/nudges.html",
+            "frontend/supplier/_preview_error.html",
+            _nudges_context(request, preview_form=form),
+            status=FORM_ERROR,
+        )
+    pid, cid = (int(x) for x in form.cleaned_data["recipient"].split(":"))
+    partnership = get_visible(
+        _supplier_partnerships(request).select_related("supplier", "account_manager"), pid
+    )
+    contact = get_visible(
+        Contact.objects.visible_to(request.user).filter(partnerships=partnership), cid
+    )
+    template = form.cleaned_data["template"]
+    draft = Nudge(
+        supplier=partnership.supplier,
+        school=partnership.school,
+        partnership=partnership,
+        contact=contact,
+        template=template,
+    )
+    context = {"nudge": draft, "rendered": _render_nudge(draft), "template": template}
+    return page_or_partial(
+        request, "frontend/supplier/nudge_preview.html", "frontend/supplier/_preview.html", context
+    )
+
+
+@role_required(SUPPLIER)
+@require_POST
+def nudge_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    s = scope_for(request.user)
+    nudge = get_visible(
+        Nudge.objects.visible_to(request.user).filter(supplier_id__in=s.supplier_ids), pk
+    )
+    try:
+        nudge_cancel(nudge=nudge, by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Nudge to {nudge.contact} cancelled.")
+    return redirect("nudges")
