@@ -129,7 +129,7 @@ class PortfolioRow:
     last_visit: datetime | None = None
     next_visit: datetime | None = None
     onsite: OnsiteSummary | None = None
-    # Filled by the reports module's health score when it lands (see portfolio.html).
+    # reports.portfolio.Health: a score from 0 to 100 and the reasons that lowered it.
     health: Any = None
 
 
@@ -179,6 +179,14 @@ def portfolio_rows(partnerships: Iterable[Partnership], *, user: Any) -> list[Po
         )
     }
     onsite = onsite_summaries(partnerships, user=user, on=timezone.localdate(now))
+    # The health score and its reasons, as the API's /portfolio/ gives them (a fixed
+    # number of queries for the page: reports/portfolio.py).
+    from reports.portfolio import portfolio
+
+    health = {
+        r.partnership.pk: r.health
+        for r in portfolio(Partnership.objects.visible_to(user).filter(pk__in=ids), now=now)
+    }
     rows = []
     for p in partnerships:
         t, v = tickets.get(p.pk, {}), visits.get(p.pk, {})
@@ -190,6 +198,7 @@ def portfolio_rows(partnerships: Iterable[Partnership], *, user: Any) -> list[Po
                 last_visit=v.get("last"),
                 next_visit=v.get("next"),
                 onsite=onsite.get(p.pk),
+                health=health.get(p.pk),
             )
         )
     return rows

@@ -64,8 +64,10 @@ def test_portfolio_queries_do_not_grow_with_partnerships(world, login):
     assert many == few, (few, many)
     # session, user, memberships (scope), count, page of partnerships, tickets aggregate,
     # visits aggregate, on-site batch: closure days, terms, schools' hours, term names,
-    # on-site minutes, planned visits
-    assert few == 13
+    # on-site minutes, planned visits; the health score (reports/portfolio.py): its
+    # partnerships, tickets, visits, next and last nudges, overdue actions, stalled phases,
+    # opt-outs, links, terms, on-site minutes, calendars (3): 14
+    assert few == 13 + 14
 
 
 def test_the_queue_queries_do_not_grow_with_tickets(world, login):
@@ -76,3 +78,10 @@ def test_the_queue_queries_do_not_grow_with_tickets(world, login):
     assert many == few, (few, many)
     # session, user, memberships (scope), the schools for the filter, count, page of tickets
     assert few == 6
+
+
+def test_the_portfolio_shows_the_health_score_and_why_it_dropped(world, login):
+    html = login("s1_am").get("/portfolio/").content.decode()
+    # oo_a1: the school lead stopped s1 nudging a member of staff
+    assert "member(s) of staff opted out in the last 90 days (-5)" in html
+    assert ">95</span>" in html
