@@ -42,7 +42,7 @@ class ProductFilter(df.FilterSet):
 
 
 class PartnershipFilter(df.FilterSet):
-    stage = df.MultipleChoiceFilter(choices=Stage.choices)
+    stage = df.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
     supplier = df.NumberFilter(field_name="supplier_id")
     school = df.NumberFilter(field_name="school_id")
     trust = df.NumberFilter(field_name="school__trust_id")

@@ -4,7 +4,7 @@ from .models import Nudge, NudgeRule, OptOut
 
 
 class NudgeFilter(df.FilterSet):
-    status = df.MultipleChoiceFilter(choices=Nudge.Status.choices)
+    status = df.MultipleChoiceFilter(choices=Nudge.Status.choices, distinct=False)
     partnership = df.NumberFilter(field_name="partnership_id")
     school = df.NumberFilter(field_name="school_id")
     supplier = df.NumberFilter(field_name="supplier_id")

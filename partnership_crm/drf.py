@@ -48,7 +48,8 @@ class CappedPageNumberPagination(PageNumberPagination):
         if page_number == 1 and not self.has_next:
             self.count, self.count_capped = len(rows), False
         else:
-            capped = queryset.order_by()[: self.count_cap + 1].count()
+            # Primary keys only: the count need not join what the page selects.
+            capped = queryset.order_by().values("pk")[: self.count_cap + 1].count()
             self.count_capped = capped > self.count_cap
             self.count = min(capped, self.count_cap)
         if page_number > 1 and not rows:

@@ -126,7 +126,10 @@ class Ticket(models.Model):
                 fields=["supplier", "status", "-created_at", "-id"], name="ticket_supplier_status"
             ),
             models.Index(
-                fields=["school", "status", "-created_at", "-id"], name="ticket_school_status"
+                fields=["school", "status", "-created_at", "-id"],
+                # Covers a supplier's filtered count (status + school) on PostgreSQL.
+                include=["supplier"],
+                name="ticket_school_status",
             ),
             models.Index(fields=["partnership", "-created_at"], name="ticket_partnership_recent"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),

@@ -1,0 +1,1 @@
+"""The tickets benchmark: ``make bench-tickets`` (see __main__.py)."""
