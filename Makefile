@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint install migrate seed bench-tickets clean
+.PHONY: run test lint install migrate seed bench-tickets bench-nudges bench-reports clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: lint
 
 bench-tickets: install
 	$(PY) -m bench.tickets
+
+bench-nudges: install
+	$(PY) -m bench.nudges
+
+bench-reports: install
+	$(PY) -m bench.reports
 
 clean:
 	rm -rf $(VENV) var

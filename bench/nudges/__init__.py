@@ -1,0 +1,1 @@
+"""The nudge dispatch benchmark: ``make bench-nudges`` (``python -m bench.nudges``)."""
