@@ -15,6 +15,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -262,7 +263,22 @@ def nudge_figures(
     return out
 
 
+BENCHMARK_CACHE_SECONDS = 3600
+
+
 def benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
+    """The cross-supplier benchmark, computed at most once an hour per period: it reads
+    every ticket of the period, so it must not run on every request."""
+    key = f"scorecard-benchmark:{period.start.isoformat()}:{period.end.isoformat()}"
+    found = cache.get(key, "missing")
+    if found != "missing":
+        return found
+    value = _benchmark(period, now)
+    cache.set(key, value, BENCHMARK_CACHE_SECONDS)
+    return value
+
+
+def _benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
     """The median over suppliers of each supplier's own figures, across every school:
     anonymised, and only when at least five suppliers contribute. This is the one read
     that deliberately spans suppliers; it returns no supplier's own figure."""
