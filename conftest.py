@@ -42,6 +42,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _eager_celery() -> None:
+    """Tasks run in-process unless a test starts a real worker (those fixtures switch
+    this off for their own duration): a test never inherits another's broker state."""
+    import kombu.pools
+
+    from partnership_crm.celery import app
+
+    app.conf.task_always_eager = True
+    # Even eager tasks acquire a producer from the app's pools; a worker test may have
+    # closed them. Fresh ones are built on first use.
+    kombu.pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     """Forget throttles and cached values between tests. On Redis, delete only this test
     process's keys: Django's RedisCache.clear() flushes the whole database, which other

@@ -266,10 +266,14 @@ def nudge_figures(
 BENCHMARK_CACHE_SECONDS = 3600
 
 
+def benchmark_cache_key(period: Period) -> str:
+    return f"scorecard-benchmark:{period.start.isoformat()}:{period.end.isoformat()}"
+
+
 def benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
     """The cross-supplier benchmark, computed at most once an hour per period: it reads
     every ticket of the period, so it must not run on every request."""
-    key = f"scorecard-benchmark:{period.start.isoformat()}:{period.end.isoformat()}"
+    key = benchmark_cache_key(period)
     found = cache.get(key, "missing")
     if found != "missing":
         return found

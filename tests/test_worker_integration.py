@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import kombu.pools
 import pytest
 from celery.result import EagerResult
 from django.conf import settings
@@ -274,10 +275,14 @@ def publish_to(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> Iterator[Brok
     # settings on first use: start from none so that .delay() connects to this broker.
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    # kombu keeps pools per broker URL in a global registry: start from none and leave
+    # none behind, or a later test's .delay() meets a closed pool.
+    kombu.pools.reset()
     yield broker
     for pool in (app.amqp._producer_pool, app._pool):
         if pool is not None:
             pool.force_close_all()
+    kombu.pools.reset()
 
 
 # --- Tests ------------------------------------------------------------------------------
