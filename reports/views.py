@@ -13,13 +13,14 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Organisation, Partnership
 from accounts.scoping import scope_for
+from partnership_crm.drf import CSVRenderer, csv_safe
 
 from .portfolio import portfolio
 from .scorecards import FIGURES, Period, academic_year, scorecard
@@ -29,19 +30,13 @@ SCORECARD_DOC = "Figures per supplier (or per school for a supplier's own view):
 )
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _csv(rows: list[dict[str, Any]], filename: str) -> HttpResponse:
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _safe(v) for k, v in row.items()})
+            writer.writerow({k: csv_safe(v) for k, v in row.items()})
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -72,18 +67,6 @@ def _int_param(request: Request, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise serializers.ValidationError({name: ["Give an id."]}) from None
-
-
-class CSVRenderer(BaseRenderer):
-    """Lets ``?format=csv`` through DRF's content negotiation; the views build the CSV."""
-
-    media_type = "text/csv"
-    format = "csv"
-
-    def render(
-        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
-    ) -> bytes:
-        return str(data).encode()
 
 
 def _wants_csv(request: Request) -> bool:

@@ -13,13 +13,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.calendars import calendars_for_schools
 from accounts.scoping import scope_for
 from partnership_crm.api import ScopedModelViewSet
+from partnership_crm.drf import CSVRenderer, csv_safe
 
 from . import services, sla
 from .filters import TicketFilter
@@ -52,17 +53,6 @@ LIST_COLUMNS = [
     "raised_by__full_name",
     "raised_by__email",
 ]
-
-
-class CSVRenderer(BaseRenderer):
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(
-        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
-    ) -> bytes:
-        return str(data).encode()
 
 
 class TicketViewSet(ScopedModelViewSet):
@@ -237,13 +227,6 @@ EXPORT_COLUMNS = [
 ]
 
 
-def _safe(value: Any) -> Any:
-    """Spreadsheets run cells that start with = + - @ as formulas: defuse them."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -264,7 +247,7 @@ def _csv_rows(queryset: QuerySet[Ticket], chunk: int = 2000) -> Iterator[str]:
             v = sla.view(t, now, calendars[t.school_id])
             yield writer.writerow(
                 [
-                    _safe(x)
+                    csv_safe(x)
                     for x in [
                         t.pk,
                         t.created_at.isoformat(),
