@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from accounts.scoping import scope_for
 from nudges.models import Nudge
 from tickets.filters import breached_q
 from tickets.models import OPEN_STATUSES, Ticket
-from visits.hours import OnsiteSummary, TermSpan, default_term
+from visits.hours import OnsiteSummary, TermSpan, default_term, expected_by_now
 from visits.models import TimeEntry, Visit
 
 # --- On-site hours this term, for many partnerships at once ------------------------------
@@ -94,16 +94,8 @@ def onsite_summaries(
     for p in partnerships:
         term = spans[p.school_id]
         cal = calendars.get(p.school_id)
-        days = (term.ends_on - term.starts_on).days + 1
-        working = [
-            d
-            for d in (term.starts_on + timedelta(n) for n in range(days))
-            if cal is None or cal.is_working_day(d)
-        ]
-        passed = sum(1 for d in working if d <= on)
         promised = Decimal(p.onsite_hours_per_term)
-        fraction = Decimal(passed) / Decimal(len(working)) if working else Decimal(1)
-        expected = (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        expected = expected_by_now(cal, term.starts_on, term.ends_on, on, promised)
         done = _hours(delivered.get(p.pk))
         out[p.pk] = OnsiteSummary(
             partnership_id=p.pk,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,11 +27,10 @@ from django.utils import timezone
 
 from accounts.calendars import calendars_for_schools
 from accounts.models import Partnership, PartnershipContact, Term, TrialPhase
-from accounts.working_time import WorkingCalendar
 from nudges.models import Nudge, OptOut
 from tickets.filters import breached_q
 from tickets.models import OPEN_STATUSES, Ticket
-from visits.hours import default_term
+from visits.hours import default_term, expected_by_now
 from visits.models import FollowUpAction, TimeEntry, Visit
 
 
@@ -151,7 +150,9 @@ def portfolio(
             h.lose(15, f"average rating {t['rating_avg']:.1f} over the last 90 days")
         start, end = terms[p.school_id]
         promised = float(p.onsite_hours_per_term)
-        expected = _expected(calendars[p.school_id], start, end, today, promised)
+        expected = float(
+            expected_by_now(calendars[p.school_id], start, end, today, Decimal(promised))
+        )
         delivered = round(minutes[p.pk] / 60, 1)
         if promised and delivered < expected:
             h.lose(
@@ -187,12 +188,3 @@ def portfolio(
             )
         )
     return rows
-
-
-def _expected(cal: WorkingCalendar, start: date, end: date, today: date, promised: float) -> float:
-    days = [start + timedelta(n) for n in range((end - start).days + 1)]
-    working = [d for d in days if cal.is_working_day(d)]
-    if not working:
-        return 0.0
-    passed = sum(1 for d in working if d <= today)
-    return float(round(Decimal(promised) * passed / len(working), 1))

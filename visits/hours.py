@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from accounts.calendars import calendar_for_school
 from accounts.models import Partnership, Term
+from accounts.working_time import WorkingCalendar
 
 from .models import TimeEntry, Visit
 
@@ -58,6 +59,18 @@ def _hours(minutes: int | None) -> Decimal:
     return (Decimal(minutes or 0) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
+def expected_by_now(
+    cal: WorkingCalendar | None, start: date, end: date, on: date, promised: Decimal
+) -> Decimal:
+    """The promise pro rata to the term's working days up to ``on`` (every day counts when
+    no calendar is given; the whole promise for a term with no working day)."""
+    days = (start + timedelta(n) for n in range((end - start).days + 1))
+    working = [d for d in days if cal is None or cal.is_working_day(d)]
+    passed = sum(1 for d in working if d <= on)
+    fraction = Decimal(passed) / Decimal(len(working)) if working else Decimal(1)
+    return (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
 def onsite_summary(partnership: Partnership, on: date) -> OnsiteSummary:
     """Delivered: on-site time entries dated within the term, up to and including ``on``.
     Planned: planned visits later in the term. Expected by now: the promise pro rata to
@@ -80,12 +93,8 @@ def onsite_summary(partnership: Partnership, on: date) -> OnsiteSummary:
         ).only("starts_at", "ends_at")
     )
     cal = calendar_for_school(partnership.school)
-    days = [term.starts_on + timedelta(n) for n in range((term.ends_on - term.starts_on).days + 1)]
-    working = [d for d in days if cal.is_working_day(d)]
-    passed = [d for d in working if d <= on]
     promised = Decimal(partnership.onsite_hours_per_term)
-    fraction = Decimal(len(passed)) / Decimal(len(working)) if working else Decimal(1)
-    expected = (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    expected = expected_by_now(cal, term.starts_on, term.ends_on, on, promised)
     delivered_hours = _hours(delivered)
     return OnsiteSummary(
         partnership_id=partnership.pk,
