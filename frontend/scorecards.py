@@ -31,7 +31,7 @@ from accounts.calendars import calendars_for_schools
 from accounts.models import Organisation, Partnership, Stage
 from tickets.models import Ticket
 
-from .selectors import onsite_summaries
+from visits.hours import onsite_summaries
 
 
 @dataclass

@@ -4,125 +4,23 @@ each function runs a fixed number of queries however many rows it reads (aggrega
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from accounts.calendars import calendars_for_schools
-from accounts.models import Partnership, Stage, Term, TrialPhase
+from accounts.models import Partnership, Stage, TrialPhase
 from accounts.scoping import scope_for
 from nudges.models import Nudge
-from tickets.filters import breached_q
-from tickets.models import OPEN_STATUSES, Ticket
-from visits.hours import OnsiteSummary, TermSpan, default_term, expected_by_now
+from reports.portfolio import PortfolioRow, portfolio
+from tickets.models import Ticket
 from visits.models import TimeEntry, Visit
 
-# --- On-site hours this term, for many partnerships at once ------------------------------
-
-
-def _hours(minutes: int | None) -> Decimal:
-    return (Decimal(minutes or 0) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-
-
-def onsite_summaries(
-    partnerships: Iterable[Partnership], *, user: Any, on: date
-) -> dict[int, OnsiteSummary]:
-    """``visits.hours.onsite_summary`` for a batch of visible partnerships, with the same
-    rules (the school's term containing ``on`` or the next one, else the default term;
-    expected-by-now pro rata to the school's working days), in six queries for any number
-    of partnerships: calendars (3), terms, on-site minutes, planned visits."""
-    partnerships = list(partnerships)
-    if not partnerships:
-        return {}
-    school_ids = {p.school_id for p in partnerships}
-    calendars = calendars_for_schools(school_ids)
-    spans: dict[int, TermSpan] = {}
-    terms = (
-        Term.objects.filter(school_id__in=school_ids, ends_on__gte=on)
-        .order_by("starts_on")
-        .values_list("school_id", "name", "starts_on", "ends_on")
-    )
-    for school_id, name, starts_on, ends_on in terms:
-        spans.setdefault(school_id, TermSpan(name, starts_on, ends_on, True))
-    for school_id in school_ids:
-        spans.setdefault(school_id, default_term(on))
-
-    pids = [p.pk for p in partnerships]
-    school_of = {p.pk: p.school_id for p in partnerships}
-    earliest = min(s.starts_on for s in spans.values())
-    latest = max(s.ends_on for s in spans.values())
-    delivered: dict[int, int] = defaultdict(int)
-    rows = (
-        TimeEntry.objects.visible_to(user)
-        .filter(
-            partnership_id__in=pids,
-            mode=TimeEntry.Mode.ON_SITE,
-            date__gte=earliest,
-            date__lte=on,
-        )
-        .values("partnership_id", "date")
-        .annotate(m=Sum("minutes"))
-        .values_list("partnership_id", "date", "m")
-    )
-    for pid, day, minutes in rows:
-        span = spans[school_of[pid]]
-        if span.starts_on <= day <= min(on, span.ends_on):
-            delivered[pid] += minutes or 0
-    planned: dict[int, int] = defaultdict(int)
-    visits = (
-        Visit.objects.visible_to(user)
-        .filter(
-            partnership_id__in=pids,
-            status=Visit.Status.PLANNED,
-            starts_at__date__gt=on,
-            starts_at__date__lte=latest,
-        )
-        .values_list("partnership_id", "starts_at", "ends_at")
-    )
-    for pid, starts_at, ends_at in visits:
-        if timezone.localdate(starts_at) <= spans[school_of[pid]].ends_on:
-            planned[pid] += int((ends_at - starts_at).total_seconds() // 60)
-
-    out = {}
-    for p in partnerships:
-        term = spans[p.school_id]
-        cal = calendars.get(p.school_id)
-        promised = Decimal(p.onsite_hours_per_term)
-        expected = expected_by_now(cal, term.starts_on, term.ends_on, on, promised)
-        done = _hours(delivered.get(p.pk))
-        out[p.pk] = OnsiteSummary(
-            partnership_id=p.pk,
-            term=term,
-            promised_hours=promised,
-            delivered_hours=done,
-            planned_hours=_hours(planned.get(p.pk)),
-            expected_by_now_hours=expected,
-            shortfall_hours=max(Decimal(0), promised - done),
-            is_behind=done < expected,
-        )
-    return out
-
-
 # --- The account manager's portfolio -------------------------------------------------------
-
-
-@dataclass
-class PortfolioRow:
-    partnership: Partnership
-    open_tickets: int = 0
-    breached_tickets: int = 0
-    last_visit: datetime | None = None
-    next_visit: datetime | None = None
-    onsite: OnsiteSummary | None = None
-    # reports.portfolio.Health: a score from 0 to 100 and the reasons that lowered it.
-    health: Any = None
 
 
 def portfolio_partnerships(user: Any, *, mine: bool, include_ended: bool) -> Any:
@@ -142,58 +40,15 @@ def portfolio_partnerships(user: Any, *, mine: bool, include_ended: bool) -> Any
 
 
 def portfolio_rows(partnerships: Iterable[Partnership], *, user: Any) -> list[PortfolioRow]:
-    """Figures for one page of partnerships: tickets (1 query), visits (1), on-site hours
-    this term (6), whatever the number of rows."""
-    partnerships = list(partnerships)
-    if not partnerships:
+    """The API's portfolio figures (``reports.portfolio``: health and its reasons, tickets,
+    visits, on-site hours this term, the next nudge) for one page of partnerships, in the
+    page's order and a fixed number of queries whatever the number of rows."""
+    order = [p.pk for p in partnerships]
+    if not order:
         return []
-    now = timezone.now()
-    ids = [p.pk for p in partnerships]
-    open_q = Q(status__in=OPEN_STATUSES)
-    tickets = {
-        row["partnership_id"]: row
-        for row in Ticket.objects.visible_to(user)
-        .filter(partnership_id__in=ids)
-        .values("partnership_id")
-        .annotate(
-            open=Count("id", filter=open_q),
-            breached=Count("id", filter=open_q & breached_q(now)),
-        )
-    }
-    visits = {
-        row["partnership_id"]: row
-        for row in Visit.objects.visible_to(user)
-        .filter(partnership_id__in=ids)
-        .values("partnership_id")
-        .annotate(
-            last=Max("starts_at", filter=Q(status=Visit.Status.COMPLETED)),
-            next=Min("starts_at", filter=Q(status=Visit.Status.PLANNED, starts_at__gte=now)),
-        )
-    }
-    onsite = onsite_summaries(partnerships, user=user, on=timezone.localdate(now))
-    # The health score and its reasons, as the API's /portfolio/ gives them (a fixed
-    # number of queries for the page: reports/portfolio.py).
-    from reports.portfolio import portfolio
-
-    health = {
-        r.partnership.pk: r.health
-        for r in portfolio(Partnership.objects.visible_to(user).filter(pk__in=ids), now=now)
-    }
-    rows = []
-    for p in partnerships:
-        t, v = tickets.get(p.pk, {}), visits.get(p.pk, {})
-        rows.append(
-            PortfolioRow(
-                partnership=p,
-                open_tickets=t.get("open", 0),
-                breached_tickets=t.get("breached", 0),
-                last_visit=v.get("last"),
-                next_visit=v.get("next"),
-                onsite=onsite.get(p.pk),
-                health=health.get(p.pk),
-            )
-        )
-    return rows
+    qs = Partnership.objects.visible_to(user).filter(pk__in=order).select_related("account_manager")
+    rows = {r.partnership.pk: r for r in portfolio(qs, user=user)}
+    return [rows[pk] for pk in order if pk in rows]
 
 
 # --- A partnership's timeline ----------------------------------------------------------------

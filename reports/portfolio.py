@@ -19,19 +19,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from accounts.calendars import calendars_for_schools
-from accounts.models import Partnership, PartnershipContact, Term, TrialPhase
+from accounts.models import Partnership, PartnershipContact, TrialPhase
 from nudges.models import Nudge, OptOut
 from tickets.filters import breached_q
 from tickets.models import OPEN_STATUSES, Ticket
-from visits.hours import default_term, expected_by_now
-from visits.models import FollowUpAction, TimeEntry, Visit
+from visits.hours import OnsiteSummary, onsite_summaries
+from visits.models import FollowUpAction, Visit
 
 
 @dataclass
@@ -59,6 +57,7 @@ class PortfolioRow:
     next_visit: datetime | None = None
     next_nudge: datetime | None = None
     last_contact: datetime | None = None
+    onsite: OnsiteSummary | None = None
 
 
 def _group(qs: QuerySet[Any], **aggregates: Any) -> dict[int, dict[str, Any]]:
@@ -69,8 +68,10 @@ def _group(qs: QuerySet[Any], **aggregates: Any) -> dict[int, dict[str, Any]]:
 
 
 def portfolio(
-    partnerships: QuerySet[Partnership], *, now: datetime | None = None
+    partnerships: QuerySet[Partnership], *, user: Any, now: datetime | None = None
 ) -> list[PortfolioRow]:
+    """One row per partnership of ``partnerships`` (already the user's visible ones); every
+    figure is read through each model's ``visible_to(user)``."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     items = list(partnerships.select_related("school", "supplier"))
@@ -78,42 +79,44 @@ def portfolio(
     quarter = now - timedelta(days=90)
 
     tickets = _group(
-        Ticket.objects.filter(partnership_id__in=ids),
+        Ticket.objects.visible_to(user).filter(partnership_id__in=ids),
         open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
         breached=Count("id", filter=Q(status__in=OPEN_STATUSES) & breached_q(now)),
         rating_avg=Avg("rating", filter=Q(rated_at__gte=quarter)),
         rating_n=Count("rating", filter=Q(rated_at__gte=quarter)),
     )
     visits = _group(
-        Visit.objects.filter(partnership_id__in=ids),
+        Visit.objects.visible_to(user).filter(partnership_id__in=ids),
         last=Max("ends_at", filter=Q(status="completed")),
         next=Min("starts_at", filter=Q(status="planned", starts_at__gte=now)),
     )
     next_nudges = _group(
-        Nudge.objects.filter(partnership_id__in=ids, status="scheduled"),
+        Nudge.objects.visible_to(user).filter(partnership_id__in=ids, status="scheduled"),
         next=Min("next_attempt_at"),
     )
     last_nudges = _group(
-        Nudge.objects.filter(partnership_id__in=ids, status="sent"), last=Max("sent_at")
+        Nudge.objects.visible_to(user).filter(partnership_id__in=ids, status="sent"),
+        last=Max("sent_at"),
     )
     overdue_actions = {
         r["assessment__visit__partnership_id"]: r["n"]
-        for r in FollowUpAction.objects.filter(
-            assessment__visit__partnership_id__in=ids, done_at__isnull=True, due_on__lt=today
-        )
+        for r in FollowUpAction.objects.visible_to(user)
+        .filter(assessment__visit__partnership_id__in=ids, done_at__isnull=True, due_on__lt=today)
         .order_by()
         .values("assessment__visit__partnership_id")
         .annotate(n=Count("id"))
     }
     stalled = set(
-        TrialPhase.objects.filter(
-            partnership_id__in=ids, decision="", end_date__lt=today - timedelta(days=14)
-        ).values_list("partnership_id", flat=True)
+        TrialPhase.objects.visible_to(user)
+        .filter(partnership_id__in=ids, decision="", end_date__lt=today - timedelta(days=14))
+        .values_list("partnership_id", flat=True)
     )
     opt_outs: dict[int, int] = defaultdict(int)
-    recent_stops = OptOut.objects.filter(
-        created_at__gte=quarter, supplier__isnull=False
-    ).values_list("contact_id", "supplier_id")
+    recent_stops = (
+        OptOut.objects.visible_to(user)
+        .filter(created_at__gte=quarter, supplier__isnull=False)
+        .values_list("contact_id", "supplier_id")
+    )
     links = PartnershipContact.objects.filter(partnership_id__in=ids).values_list(
         "partnership_id", "contact_id", "partnership__supplier_id"
     )
@@ -122,22 +125,8 @@ def portfolio(
         if (contact_id, supplier_id) in stops:
             opt_outs[pid] += 1
 
-    # On-site hours this term: terms (1 query), entries (1 query), calendars (3 queries).
-    schools = {p.school_id for p in items}
-    terms = {s: (default_term(today).starts_on, default_term(today).ends_on) for s in schools}
-    for term in Term.objects.filter(
-        school_id__in=schools, starts_on__lte=today, ends_on__gte=today
-    ):
-        terms[term.school_id] = (term.starts_on, term.ends_on)
-    minutes: dict[int, int] = defaultdict(int)
-    earliest = min((start for start, _ in terms.values()), default=today)
-    for pid, school_id, day, mins in TimeEntry.objects.filter(
-        partnership_id__in=ids, mode="on_site", date__gte=earliest, date__lte=today
-    ).values_list("partnership_id", "school_id", "date", "minutes"):
-        start, end = terms[school_id]
-        if start <= day <= min(end, today):
-            minutes[pid] += mins
-    calendars = calendars_for_schools(schools)
+    # On-site hours this term, by the same rules as a partnership's own page (6 queries).
+    onsite = onsite_summaries(items, user=user, on=today)
 
     rows = []
     for p in items:
@@ -148,13 +137,11 @@ def portfolio(
         h.lose(min(10 * breached, 30), f"{breached} open ticket(s) past their due time")
         if t.get("rating_n", 0) >= 2 and t["rating_avg"] < 3:
             h.lose(15, f"average rating {t['rating_avg']:.1f} over the last 90 days")
-        start, end = terms[p.school_id]
-        promised = float(p.onsite_hours_per_term)
-        expected = float(
-            expected_by_now(calendars[p.school_id], start, end, today, Decimal(promised))
-        )
-        delivered = round(minutes[p.pk] / 60, 1)
-        if promised and delivered < expected:
+        o = onsite[p.pk]
+        promised = float(o.promised_hours)
+        expected = float(o.expected_by_now_hours)
+        delivered = float(o.delivered_hours)
+        if promised and o.is_behind:
             h.lose(
                 15,
                 f"on-site hours behind: {delivered} of {expected} expected by now ({promised} this term)",
@@ -185,6 +172,7 @@ def portfolio(
                 next_visit=v.get("next"),
                 next_nudge=next_nudges.get(p.pk, {}).get("next"),
                 last_contact=last_contact,
+                onsite=o,
             )
         )
     return rows

@@ -16,15 +16,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounts.models import Partnership, Term
+from accounts.models import Partnership
 from nudges.models import Nudge, OptOut
 from tickets.models import Ticket
-from visits.hours import default_term
-from visits.models import TimeEntry, Visit
+from visits.hours import onsite_summaries
+from visits.models import Visit
 
 from .aggregates import PercentileCont, db_has_percentiles, percentile
 
@@ -42,7 +42,8 @@ FIGURES: dict[str, str] = {
     "acted_on_pct": 'Of resolved tickets, the share whose outcome was anything but "won\'t change".',
     "rating_average": "Average of the raisers' ratings (1 to 5).",
     "ratings": "How many tickets were rated.",
-    "onsite_hours_delivered": "On-site hours recorded in the school's current term (up to today).",
+    "onsite_hours_delivered": "On-site hours recorded in the school's current term up to today (in a holiday, the term that comes next).",
+    "onsite_hours_expected_by_now": "The promised hours pro rata to the term's school working days passed: delivered below this is behind.",
     "onsite_hours_promised": "On-site hours per term promised in the agreements.",
     "visits_completed": "Visits in the period marked completed.",
     "visits_planned": "Visits in the period that were not cancelled (completed, no-show or still planned).",
@@ -186,42 +187,28 @@ def monthly(tickets: QuerySet[Ticket], group: list[str], now: datetime) -> list[
     return series
 
 
+EMPTY_HOURS = {
+    "onsite_hours_delivered": 0.0,
+    "onsite_hours_expected_by_now": 0.0,
+    "onsite_hours_promised": 0.0,
+}
+
+
 def onsite_hours(
-    partnerships: Iterable[Partnership], entries: QuerySet[TimeEntry], today: date, group: list[str]
-) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """Delivered in each school's current term (its own term dates, else the default
-    term) against the promise of the partnerships in the group. Two queries."""
+    partnerships: Iterable[Partnership], user: Any, today: date, group: list[str]
+) -> dict[tuple[Any, ...], dict[str, float]]:
+    """Each partnership's on-site hours this term (``visits.hours.onsite_summaries``, the
+    rules of a partnership's own page), summed over the group. Six queries."""
     partnerships = list(partnerships)
-    schools = {p.school_id for p in partnerships}
-    terms = {
-        school: (default_term(today).starts_on, default_term(today).ends_on) for school in schools
-    }
-    for term in Term.objects.filter(
-        school_id__in=schools, starts_on__lte=today, ends_on__gte=today
-    ):
-        terms[term.school_id] = (term.starts_on, term.ends_on)
-    in_term = Q(pk__in=[])
-    for school, (start, end) in terms.items():
-        in_term |= Q(school_id=school, date__gte=start, date__lte=min(end, today))
-    field_of = {"supplier_id": "supplier_id", "school_id": "school_id"}
-    delivered = {
-        _key(r, group): r["minutes"]
-        for r in entries.filter(
-            in_term, mode=TimeEntry.Mode.ON_SITE, partnership_id__in=[p.pk for p in partnerships]
-        )
-        .order_by()
-        .values(*[field_of[g] for g in group])
-        .annotate(minutes=Sum("minutes"))
-    }
-    out: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(
-        lambda: {"onsite_hours_delivered": 0.0, "onsite_hours_promised": 0.0}
-    )
+    summaries = onsite_summaries(partnerships, user=user, on=today)
+    out: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict(EMPTY_HOURS))
     for p in partnerships:
-        key = tuple(getattr(p, g) for g in group)
-        out[key]["onsite_hours_promised"] += float(p.onsite_hours_per_term)
-    for key, minutes in delivered.items():
-        out[key]["onsite_hours_delivered"] = round((minutes or 0) / 60, 1)
-    return out
+        o = summaries[p.pk]
+        row = out[tuple(getattr(p, g) for g in group)]
+        row["onsite_hours_delivered"] += float(o.delivered_hours)
+        row["onsite_hours_expected_by_now"] += float(o.expected_by_now_hours)
+        row["onsite_hours_promised"] += float(o.promised_hours)
+    return {key: {name: round(value, 1) for name, value in row.items()} for key, row in out.items()}
 
 
 def visit_figures(
@@ -343,8 +330,8 @@ def scorecard(
         Ticket.objects.visible_to(user).filter(created_at__gte=start, created_at__lt=end)
     )
     figures = ticket_figures(tickets, group, now)
-    partnerships = narrow(Partnership.objects.visible_to(user).exclude(stage="ended"))
-    hours = onsite_hours(partnerships, narrow(TimeEntry.objects.visible_to(user)), today, group)
+    partnerships = list(narrow(Partnership.objects.visible_to(user).exclude(stage="ended")))
+    hours = onsite_hours(partnerships, user, today, group)
     visits = visit_figures(
         narrow(Visit.objects.visible_to(user).filter(starts_at__gte=start, starts_at__lt=end)),
         group,
@@ -364,7 +351,7 @@ def scorecard(
             {
                 **dict(zip(group, key, strict=True)),
                 **figures.get(key, EMPTY_TICKETS),
-                **hours.get(key, {"onsite_hours_delivered": 0.0, "onsite_hours_promised": 0.0}),
+                **hours.get(key, EMPTY_HOURS),
                 **visits.get(
                     key, {"visits_completed": 0, "visits_planned": 0, "visits_no_show": 0}
                 ),

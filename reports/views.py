@@ -176,7 +176,7 @@ class PortfolioView(APIView):
         stage = request.query_params.get("stage")
         if stage:
             qs = qs.filter(stage__in=stage.split(","))
-        rows = portfolio(qs)
+        rows = portfolio(qs, user=request.user)
         ordering = request.query_params.get("ordering", "health")
         keys = {
             "health": lambda r: (r.health.score, r.partnership.school.name),

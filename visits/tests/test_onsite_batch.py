@@ -1,4 +1,5 @@
-"""The batched on-site figures agree with visits.hours.onsite_summary, row for row."""
+"""The batched on-site figures (pages, portfolio, scorecards) agree with
+visits.hours.onsite_summary, row for row, for every user who sees the partnership."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import Partnership
-from frontend.selectors import onsite_summaries
-from visits.hours import onsite_summary
+from visits.hours import onsite_summaries, onsite_summary
 from visits.models import Visit
 from visits.services import time_entry_create
 
