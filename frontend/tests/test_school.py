@@ -13,8 +13,12 @@ from tickets.models import Ticket
 from tickets.services import ticket_rate, ticket_transition
 
 
-def _figures(html: str) -> dict[str, str]:
-    return dict(re.findall(r'data-measure="(\w+)">(?:<a [^>]*>)?([\d.]+)', html))
+def _figures(html: str) -> dict[str, list[str]]:
+    """Each measure's value per supplier column, left to right (suppliers by name)."""
+    out: dict[str, list[str]] = {}
+    for name, value in re.findall(r'data-measure="(\w+)">(?:<a [^>]*>)?([\d.]+)', html):
+        out.setdefault(name, []).append(value)
+    return out
 
 
 def test_the_scorecard_puts_the_schools_suppliers_side_by_side(world, login):
@@ -52,7 +56,7 @@ def test_the_scorecard_changes_when_a_ticket_is_rated(world, login):
     ticket_rate(ticket=resolved, by=world.a_teacher, rating=4)
     after = client.get("/school/scorecard/").content.decode()
     assert "4.0 / 5" in after
-    assert _figures(after)["ratings"] == "1"
+    assert _figures(after)["ratings"] == ["1", "0"]  # Acme Learning, Brightboard
 
 
 def test_first_response_figures_match_their_drill_down(world, login):
@@ -136,3 +140,98 @@ def test_the_trust_sees_its_schools_read_only(world, login):
         and "contact-stop" not in contacts
         and "/school/contacts/stop/" not in contacts
     )
+
+
+def test_the_page_shows_the_apis_figures(world, login):
+    """One definition: the page's figures are the API's /scorecards/ for the same period."""
+    Ticket.objects.filter(pk=world.t_a2.pk).update(
+        first_response_at=world.t_a2.first_response_due_at + timedelta(hours=1)
+    )
+    resolved = ticket_transition(
+        ticket=world.t_a1, by=world.s1_am, status="resolved", outcome="fixed"
+    )
+    ticket_rate(ticket=resolved, by=world.a_teacher, rating=5)
+    client = login("a_lead")
+    html = client.get("/school/scorecard/").content.decode()
+    since = re.search(r"since=(\d{4}-\d{2}-\d{2})", html).group(1)
+    api = client.get(
+        "/api/v1/scorecards/",
+        {"school": world.school_a.pk, "from": since},
+        HTTP_ACCEPT="application/json",
+    ).json()
+    rows = sorted(api["rows"], key=lambda r: r["supplier_name"])
+    page = _figures(html)
+    assert page["raised"] == [str(r["tickets_raised"]) for r in rows]
+    assert page["late"] == [str(r["first_responses_late"]) for r in rows] == ["0", "1"]
+    assert page["ratings"] == [str(r["ratings"]) for r in rows] == ["1", "0"]
+
+
+def test_late_resolved_and_reopened_drill_downs_hold_the_counted_tickets(world, login):
+    Ticket.objects.filter(pk=world.t_a2.pk).update(
+        first_response_at=world.t_a2.first_response_due_at + timedelta(hours=1)
+    )
+    resolved = ticket_transition(
+        ticket=world.t_a1, by=world.s1_am, status="resolved", outcome="fixed"
+    )
+    ticket_transition(ticket=resolved, by=world.a_teacher, status="in_progress")  # reopened
+    client = login("a_lead")
+    html = client.get("/school/scorecard/").content.decode().replace("&amp;", "&")
+    late = re.findall(r'href="(/school/tickets/\?[^"]*first_response=late)"', html)
+    reopened = re.findall(r'href="(/school/tickets/\?[^"]*reopened=1)"', html)
+    assert len(late) == 2 and len(reopened) == 1
+    brightboard_late = client.get(next(u for u in late if f"supplier={world.s2.pk}" in u))
+    assert "Ticket t_a2" in brightboard_late.content.decode()
+    acme_reopened = client.get(reopened[0]).content.decode()
+    assert "Ticket t_a1" in acme_reopened and "reopened at least once" in acme_reopened
+    ticket_transition(ticket=world.t_a2, by=world.s2_am, status="resolved", outcome="fixed")
+    resolved = client.get("/school/tickets/", {"resolved": "1"}).content.decode()
+    assert "Ticket t_a2" in resolved and "Ticket t_a1" not in resolved  # t_a1 was reopened
+
+
+def test_the_trust_sees_each_supplier_across_its_schools(world, login):
+    from accounts.tests import factories as f
+    from tickets.services import ticket_create
+
+    second = f.SchoolFactory(name="Birch Juniors", trust=world.school_a.trust)
+    teacher = f.UserFactory()
+    f.MembershipFactory(user=teacher, organisation=second, role="teacher")
+    p = f.PartnershipFactory(supplier=world.s2, school=second)
+    ticket_create(by=teacher, partnership=p, subject="Ticket t_c1", description="x")
+    html = login("trust_lead").get("/trust/").content.decode()
+    across = html.split('id="overall-h"')[1].split("</section>")[0]
+    birch = html.split("Birch Juniors</a></h2>")[1].split("</section>")[0]
+
+    def raised(part, supplier):
+        cell = re.search(supplier + r'</th>\s*<td class="num"><a [^>]*>(\d+)<', part)
+        return int(cell.group(1)) if cell else None
+
+    # Brightboard: t_a2 at Ashfield and t_c1 at Birch; Acme: t_a1 at Ashfield only.
+    assert raised(across, "Brightboard") == 2 and raised(across, "Acme Learning") == 1
+    assert raised(birch, "Brightboard") == 1 and raised(birch, "Acme Learning") is None
+    assert "Beacon Academy" not in html
+
+
+def _scorecard_queries(client, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_scorecard_and_trust_queries_do_not_grow_with_suppliers(world, login):
+    from accounts.tests import factories as f
+    from tickets.services import ticket_create
+
+    lead, trust = login("a_lead"), login("trust_lead")
+    lead.get("/school/scorecard/")  # the cross-supplier benchmark is cached for an hour
+    few = (_scorecard_queries(lead, "/school/scorecard/"), _scorecard_queries(trust, "/trust/"))
+    for i in range(6):
+        supplier = f.SupplierFactory()
+        for school in (world.school_a, world.school_b):
+            p = f.PartnershipFactory(supplier=supplier, school=school)
+            teacher = world.a_teacher if school == world.school_a else world.b_teacher
+            ticket_create(by=teacher, partnership=p, subject=f"More {i}", description="x")
+    many = (_scorecard_queries(lead, "/school/scorecard/"), _scorecard_queries(trust, "/trust/"))
+    assert many == few

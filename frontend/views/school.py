@@ -4,8 +4,10 @@ contacts which member of staff (and stopping it), and the trust's roll-up (read-
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -21,12 +23,13 @@ from accounts.models import Contact, Organisation
 from accounts.scoping import scope_for
 from nudges.models import OptOut
 from nudges.services import opt_out_remove, school_stop
+from reports.scorecards import FIGURES, Period, first_response_q
+from reports.scorecards import scorecard as scorecard_figures
 from tickets.models import Status, Ticket
 
 from ..charts import line_chart
 from ..forms import StopForm
 from ..roles import LEADS, TRUST_LEAD, get_visible, role_required
-from ..scorecards import first_response_q, month_starts, monthly_trend, supplier_scorecards
 from ..selectors import contact_matrix
 from .common import is_htmx
 
@@ -57,27 +60,83 @@ def _pick_school(request: HttpRequest) -> tuple[Organisation, list[Organisation]
     return next((s for s in schools if s.pk in led), schools[0]), schools
 
 
-def _since(now: datetime) -> datetime:
-    first = month_starts(now, TREND_MONTHS)[0]
-    return timezone.make_aware(datetime.combine(first, datetime.min.time()))
+def _month_starts(today: date, months: int) -> list[date]:
+    """The first day of each of the last ``months`` months, oldest first, this month last."""
+    out = []
+    y, m = today.year, today.month
+    for _ in range(months):
+        out.append(date(y, m, 1))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out[::-1]
+
+
+def _period(now: datetime) -> Period:
+    """The last twelve months, this one included (the trend chart's span)."""
+    today = timezone.localdate(now)
+    starts = _month_starts(today, TREND_MONTHS)
+    return Period(starts[0], date(today.year + (today.month == 12), today.month % 12 + 1, 1))
+
+
+@dataclass
+class Column:
+    """One supplier's figures (``reports.scorecards.FIGURES``) on a scorecard."""
+
+    supplier: Organisation
+    figures: dict[str, Any]
+    link: str = ""  # the drill-down: this supplier's tickets behind the figures
+
+    @property
+    def onsite_behind(self) -> bool:
+        f = self.figures
+        return f["onsite_hours_delivered"] < f["onsite_hours_expected_by_now"]
+
+
+def _suppliers(user: Any, *row_lists: list[dict[str, Any]]) -> dict[int, Organisation]:
+    ids = {r["supplier_id"] for rows in row_lists for r in rows}
+    return Organisation.objects.visible_to(user).in_bulk(ids)
+
+
+def _columns(
+    rows: list[dict[str, Any]],
+    suppliers: dict[int, Organisation],
+    since: date,
+    school: Organisation | None = None,
+) -> list[Column]:
+    columns = []
+    for r in rows:
+        supplier = suppliers.get(r["supplier_id"])
+        if supplier is None:
+            continue
+        params = {"supplier": supplier.pk, "since": since.isoformat()}
+        if school is not None or "school_id" in r:
+            params["school"] = school.pk if school is not None else r["school_id"]
+        link = f"{reverse('school-tickets')}?{urlencode(sorted(params.items()))}"
+        columns.append(Column(supplier, r, link))
+    return sorted(columns, key=lambda c: (c.supplier.name, c.supplier.pk))
 
 
 @role_required(LEADS)
 @require_GET
 def scorecard(request: HttpRequest) -> HttpResponse:
+    """The school's suppliers side by side: ``reports.scorecards`` (the API's figures, the
+    same definitions), the monthly trend drawn as SVG, every ticket figure linked to the
+    tickets behind it."""
     now = timezone.now()
     school, schools = _pick_school(request)
-    since = _since(now)
-    scores = supplier_scorecards(request.user, [school.pk], since=since, now=now)
-    months, trend = monthly_trend(request.user, [school.pk], months=TREND_MONTHS, now=now)
-    names = {sc.supplier.pk: sc.supplier.name for sc in scores}
+    period = _period(now)
+    data = scorecard_figures(
+        user=request.user, period=period, group=["supplier_id"], school_ids={school.pk}, now=now
+    )
+    columns = _columns(data["rows"], _suppliers(request.user, data["rows"]), period.start, school)
+    months = _month_starts(timezone.localdate(now), TREND_MONTHS)
+    by_month = {(r["supplier_id"], r["month"]): r for r in data["monthly"]}
+    trend = [(c, [by_month.get((c.supplier.pk, f"{m:%Y-%m}")) for m in months]) for c in columns]
     series = [
-        (names[sid], [p.pct for p in points]) for sid, points in trend.items() if sid in names
-    ]
-    chart = line_chart(months, series) if series else None
-    table = [
-        {"month": m, "cells": [(sid, trend[sid][i]) for sid in trend if sid in names]}
-        for i, m in enumerate(months)
+        (
+            c.supplier.name,
+            [r["first_response_within_target_pct"] if r else None for r in points],
+        )
+        for c, points in trend
     ]
     return render(
         request,
@@ -85,11 +144,16 @@ def scorecard(request: HttpRequest) -> HttpResponse:
         {
             "school": school,
             "schools": schools,
-            "scores": scores,
-            "since": timezone.localdate(since),
-            "chart": chart,
-            "trend_suppliers": [(sid, names[sid]) for sid in trend if sid in names],
-            "trend_table": table,
+            "columns": columns,
+            "benchmark": data["benchmark"],
+            "figures": FIGURES,
+            "since": period.start,
+            "chart": line_chart(months, series) if columns else None,
+            "trend_suppliers": [c for c, _ in trend],
+            "trend_table": [
+                {"month": m, "cells": [(c.supplier.pk, points[i]) for c, points in trend]}
+                for i, m in enumerate(months)
+            ],
             "can_edit": scope_for(request.user).leads_school(school.pk),
         },
     )
@@ -155,6 +219,12 @@ def school_tickets(request: HttpRequest) -> HttpResponse:
                 "pending": "awaiting a first response, not yet due",
             }[state]
         )
+    if g.get("resolved") == "1":
+        tickets = tickets.filter(resolved_at__isnull=False)
+        described.append("resolved")
+    if g.get("reopened") == "1":
+        tickets = tickets.filter(reopen_count__gt=0)
+        described.append("reopened at least once")
     if g.get("rated") == "1":
         tickets = tickets.filter(rating__isnull=False)
         described.append("rated")
@@ -254,25 +324,41 @@ def contact_lift(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(TRUST_LEAD)
 @require_GET
 def trust(request: HttpRequest) -> HttpResponse:
+    """Read-only: the suppliers across the trust's schools, then school by school."""
     s = scope_for(request.user)
     now = timezone.now()
-    since = _since(now)
+    period = _period(now)
     trusts = Organisation.objects.visible_to(request.user).filter(id__in=s.trust_ids)
     schools = list(
         Organisation.objects.visible_to(request.user)
         .filter(kind=Organisation.Kind.SCHOOL, id__in=s.trust_school_ids)
         .order_by("name", "id")
     )
-    scores = supplier_scorecards(request.user, [x.pk for x in schools], since=since, now=now)
-    by_school: dict[int, list[Any]] = defaultdict(list)
-    for score in scores:
-        by_school[score.school.pk].append(score)
+    ids = {x.pk for x in schools}
+    overall = scorecard_figures(
+        user=request.user, period=period, group=["supplier_id"], school_ids=ids, now=now
+    )
+    per_school = scorecard_figures(
+        user=request.user,
+        period=period,
+        group=["school_id", "supplier_id"],
+        school_ids=ids,
+        now=now,
+    )
+    suppliers = _suppliers(request.user, overall["rows"], per_school["rows"])
+    by_school: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in per_school["rows"]:
+        by_school[row["school_id"]].append(row)
     return render(
         request,
         "frontend/school/trust.html",
         {
             "trusts": trusts,
-            "schools": [(school, by_school.get(school.pk, [])) for school in schools],
-            "since": timezone.localdate(since),
+            "overall": _columns(overall["rows"], suppliers, period.start),
+            "schools": [
+                (school, _columns(by_school.get(school.pk, []), suppliers, period.start))
+                for school in schools
+            ],
+            "since": period.start,
         },
     )

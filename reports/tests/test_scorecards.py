@@ -104,6 +104,7 @@ def test_worked_example_for_a_school_with_two_suppliers(world: Any) -> None:
     assert acme["first_response_median_hours"] == 4.0
     assert acme["first_response_p90_hours"] == 8.8  # 4 + 0.8 * (10 - 4)
     assert acme["first_response_within_target_pct"] == 50.0  # 2 of 4 (3 answered + 1 overdue)
+    assert acme["first_responses_late"] == 2  # the 10 h answer and the overdue one
     assert acme["resolution_median_hours"] == 35.0
     assert acme["resolved_within_target_pct"] == 50.0
     assert acme["reopen_rate_pct"] == 50.0
@@ -164,6 +165,7 @@ def test_figures_reconcile_with_the_records_on_random_data(world: Any) -> None:
             "first_response_within_target_pct": round(
                 100 * len(in_time) / (len(answered) + len(overdue)), 1
             ),
+            "first_responses_late": len(answered) - len(in_time) + len(overdue),
             "resolution_median_hours": round(
                 percentile([t.sla_used_seconds for t in resolved], 0.5) / 3600, 1
             ),
