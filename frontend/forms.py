@@ -236,5 +236,6 @@ class TemplatePreviewForm(forms.Form):
 
 class StopForm(forms.Form):
     contact = forms.IntegerField(widget=forms.HiddenInput)
-    supplier = forms.IntegerField(widget=forms.HiddenInput)
+    # Empty: every supplier (the member of staff hears from none of them).
+    supplier = forms.IntegerField(required=False, widget=forms.HiddenInput)
     note = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)

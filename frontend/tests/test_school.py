@@ -116,6 +116,35 @@ def test_a_lead_stops_a_supplier_contacting_someone_and_lifts_it(world, login):
     assert not OptOut.objects.filter(pk=record.pk).exists()
 
 
+def test_a_lead_stops_every_supplier_contacting_someone_and_lifts_it(world, login):
+    client = login("a_lead")
+    before = client.get("/school/contacts/").content.decode()
+    assert f"Stop every supplier contacting {world.c_a_dsl}" in before
+    response = client.post(
+        "/school/contacts/stop/", {"contact": world.c_a_dsl.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert b"No supplier will contact" in response.content and b"All stopped" in response.content
+    record = OptOut.objects.get(contact=world.c_a_dsl, supplier=None)
+    assert record.source == "school_lead"
+    world.n_a2.refresh_from_db()
+    assert world.n_a2.status == "skipped"
+    # Without JavaScript: the same form posts and comes back to the row.
+    again = client.post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk})
+    assert again.status_code == 302
+    assert OptOut.objects.filter(contact=world.c_a_dsl, supplier=None).count() == 1
+    lifted = client.post(f"/school/contacts/lift/{record.pk}/", HTTP_HX_REQUEST="true")
+    assert b"Suppliers may contact" in lifted.content
+    assert not OptOut.objects.filter(contact=world.c_a_dsl, supplier=None).exists()
+    # A trust lead reads the controls but cannot stop anyone.
+    assert (
+        login("trust_lead")
+        .post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk})
+        .status_code
+        == 403
+    )
+
+
 def test_contact_controls_refuse_what_the_role_may_not_do(world, login):
     stop = {"contact": world.c_a_dsl.pk, "supplier": world.s2.pk}
     assert login("trust_lead").post("/school/contacts/stop/", stop).status_code == 403

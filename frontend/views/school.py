@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -282,8 +281,8 @@ def _after_contact_change(request: HttpRequest, contact: Contact, note: str) -> 
 @role_required(LEADS)
 @require_POST
 def contact_stop(request: HttpRequest) -> HttpResponse:
-    """Stop a supplier contacting a member of staff (nudges.services.school_stop; only
-    the school's lead may, others get 403)."""
+    """Stop a supplier (or, with no supplier, every supplier) contacting a member of staff
+    (nudges.services.school_stop; only the school's lead may, others get 403)."""
     form = StopForm(request.POST)
     if not form.is_valid():
         raise Http404
@@ -291,19 +290,18 @@ def contact_stop(request: HttpRequest) -> HttpResponse:
         Contact.objects.visible_to(request.user).select_related("school"),
         form.cleaned_data["contact"],
     )
-    supplier = get_visible(
-        Organisation.objects.visible_to(request.user).filter(kind=Organisation.Kind.SUPPLIER),
-        form.cleaned_data["supplier"],
-    )
-    try:
-        school_stop(
-            by=request.user, contact=contact, supplier=supplier, note=form.cleaned_data["note"]
+    supplier = None
+    if form.cleaned_data["supplier"] is not None:
+        supplier = get_visible(
+            Organisation.objects.visible_to(request.user).filter(kind=Organisation.Kind.SUPPLIER),
+            form.cleaned_data["supplier"],
         )
-    except ValidationError as exc:  # pragma: no cover - the service raises none today
-        messages.error(request, " ".join(exc.messages))
-    return _after_contact_change(
-        request, contact, f"{supplier.name} will no longer contact {contact}."
-    )
+    school_stop(by=request.user, contact=contact, supplier=supplier, note=form.cleaned_data["note"])
+    if supplier is None:
+        note = f"No supplier will contact {contact} now."
+    else:
+        note = f"{supplier.name} will no longer contact {contact}."
+    return _after_contact_change(request, contact, note)
 
 
 @role_required(LEADS)
