@@ -115,6 +115,11 @@ class QueueFilterForm(forms.Form):
     category = forms.ChoiceField(
         label="Category", required=False, choices=[("", "Any"), *Ticket.Category.choices]
     )
+    assignee = forms.ChoiceField(
+        label="Assigned to",
+        required=False,
+        choices=[("", "Anyone"), ("me", "Me"), ("none", "Nobody yet")],
+    )
     breached = forms.BooleanField(label="Late only", required=False)
     q = forms.CharField(
         label="Words",
@@ -162,6 +167,18 @@ class MoveForm(forms.Form):
     def __init__(self, *args: Any, allowed: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [(s, Status(s).label) for s in allowed]
+
+
+class TriageForm(forms.Form):
+    priority = forms.ChoiceField(label="Priority", choices=Ticket.Priority.choices)
+    category = forms.ChoiceField(label="Category", choices=Ticket.Category.choices)
+    assignee = forms.TypedChoiceField(
+        label="Assigned to", required=False, coerce=int, empty_value=None, choices=[]
+    )
+
+    def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "Nobody yet")] + [(u.pk, str(u)) for u in staff]
 
 
 # --- Account managers: partnerships, visits, nudges --------------------------------------------
@@ -239,3 +256,196 @@ class StopForm(forms.Form):
     # Empty: every supplier (the member of staff hears from none of them).
     supplier = forms.IntegerField(required=False, widget=forms.HiddenInput)
     note = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
+
+
+# --- Account managers: trial phases ------------------------------------------------------------
+# The models are imported inside the forms: this section was appended to a shared module and
+# leaves its imports alone.
+
+EVIDENCE_NEEDED = "An evaluation needs its evidence: what shows it (figures, observations)."
+
+
+class PlanPhaseForm(forms.Form):
+    kind = forms.ChoiceField(label="Kind of phase", choices=[])
+    start_date = forms.DateField(
+        label="Starts", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end_date = forms.DateField(
+        label="Ends", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    intent = forms.CharField(
+        label="Intent",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What the phase is meant to achieve.",
+    )
+    implementation = forms.CharField(
+        label="Implementation",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="How it will be run: who, which classes, what training and support.",
+    )
+    cohort = forms.ModelMultipleChoiceField(
+        label="Cohort", queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    criteria = forms.CharField(
+        label="Success criteria",
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One per line: what success looks like, then “|” and its target. For "
+        "example: Teachers set homework in the app every week | 4 of 5 teachers by half term",
+    )
+
+    def __init__(self, *args: Any, contacts: Any, warn_size: int, **kwargs: Any) -> None:
+        from accounts.models import TrialPhase
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = TrialPhase.Kind.choices
+        cohort = self.fields["cohort"]
+        cohort.queryset = contacts
+        cohort.label_from_instance = lambda c: f"{c} ({c.job_title})" if c.job_title else str(c)
+        cohort.help_text = (
+            f"The school's staff taking part. A pilot works best small: {warn_size} people "
+            "or fewer, confident teachers first."
+        )
+
+    def clean_criteria(self) -> list[dict[str, str]]:
+        from accounts.models import SuccessCriterion
+
+        longest = SuccessCriterion._meta.get_field("description").max_length
+        longest_target = SuccessCriterion._meta.get_field("target").max_length
+        parsed, problems = [], []
+        for number, line in enumerate(self.cleaned_data["criteria"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            description, _, target = (part.strip() for part in line.partition("|"))
+            if not description:
+                problems.append(f"Line {number}: write what success looks like before the “|”.")
+            elif len(description) > longest:
+                problems.append(
+                    f"Line {number}: the description has {len(description)} characters; "
+                    f"keep it to {longest}."
+                )
+            if "|" in target:
+                problems.append(
+                    f"Line {number}: one “|” per line, between what success looks like and "
+                    "its target."
+                )
+            elif len(target) > longest_target:
+                problems.append(
+                    f"Line {number}: the target has {len(target)} characters; keep it to "
+                    f"{longest_target}."
+                )
+            parsed.append({"description": description, "target": target})
+        if problems:
+            raise ValidationError(problems)
+        return parsed
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", "The phase ends before it starts.")
+        return data
+
+
+class EvaluatePhaseForm(forms.Form):
+    """Per criterion an evaluation and its evidence (fields ``c<id>_evaluation`` and
+    ``c<id>_evidence``), and the phase's impact. Only what changed is sent to the service."""
+
+    impact = forms.CharField(
+        label="Impact",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What changed, with evidence. Replaces the phase's impact.",
+    )
+
+    def __init__(self, *args: Any, criteria: list[Any], **kwargs: Any) -> None:
+        from accounts.models import SuccessCriterion
+
+        super().__init__(*args, **kwargs)
+        self.criteria = criteria
+        for c in criteria:
+            choices = list(SuccessCriterion.Evaluation.choices)
+            if not c.evaluation:  # an evaluation is revised, never withdrawn
+                choices.insert(0, ("", "Not evaluated yet"))
+            self.fields[f"c{c.pk}_evaluation"] = forms.ChoiceField(
+                label="Evaluation", choices=choices, required=bool(c.evaluation)
+            )
+            self.fields[f"c{c.pk}_evidence"] = forms.CharField(
+                label="Evidence",
+                required=False,
+                max_length=5000,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+            self.initial.setdefault(f"c{c.pk}_evaluation", c.evaluation)
+            self.initial.setdefault(f"c{c.pk}_evidence", c.evidence)
+
+    @property
+    def rows(self) -> list[tuple[Any, forms.BoundField, forms.BoundField]]:
+        return [(c, self[f"c{c.pk}_evaluation"], self[f"c{c.pk}_evidence"]) for c in self.criteria]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for c in self.criteria:
+            evaluation, evidence = f"c{c.pk}_evaluation", f"c{c.pk}_evidence"
+            if evaluation not in data or evidence not in data:
+                continue
+            if data[evaluation] and not data[evidence]:
+                self.add_error(evidence, EVIDENCE_NEEDED)
+            elif data[evidence] and not data[evaluation]:
+                self.add_error(
+                    evaluation, "Choose how far it was met, or leave the evidence empty."
+                )
+        return data
+
+    def changes(self, phase: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """(criteria whose evaluation or evidence changed, the impact if it changed)."""
+        data = self.cleaned_data
+        changed = []
+        for c in self.criteria:
+            evaluation, evidence = data[f"c{c.pk}_evaluation"], data[f"c{c.pk}_evidence"]
+            if evaluation and (evaluation, evidence) != (c.evaluation, c.evidence):
+                changed.append({"id": c.pk, "evaluation": evaluation, "evidence": evidence})
+        impact = data["impact"]
+        return changed, (impact if impact != phase.impact else None)
+
+
+class DecidePhaseForm(forms.Form):
+    decision = forms.ChoiceField(label="Decision", choices=[], widget=forms.RadioSelect)
+    notes = forms.CharField(
+        label="Notes",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why: recorded with the decision and with the stage move it makes.",
+    )
+    end_date = forms.DateField(
+        label="New end date, when extending",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(self, *args: Any, expands_to: str = "", **kwargs: Any) -> None:
+        from accounts.models import TrialPhase
+
+        super().__init__(*args, **kwargs)
+        d = TrialPhase.Decision
+        choices = [
+            (d.CONTINUE, "Continue: the phase closes and the partnership stays where it is"),
+            (d.EXTEND, "Extend: more time, to the new end date below (decide again then)"),
+        ]
+        if expands_to:  # a whole-school phase has nowhere to expand to
+            choices.append(
+                (
+                    d.EXPAND,
+                    f"Expand: the partnership moves to {expands_to.lower()} (every success "
+                    "criterion evaluated first)",
+                )
+            )
+        choices.append((d.STOP, "Stop: the phase closes and the partnership ends"))
+        self.fields["decision"].choices = choices

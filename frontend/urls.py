@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import home, school, supplier, teacher
+from .views import home, phases, school, supplier, teacher
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -19,10 +19,23 @@ urlpatterns = [
     path("portfolio/", supplier.portfolio, name="portfolio"),
     path("partnerships/<int:pk>/", supplier.partnership_detail, name="partnership"),
     path("partnerships/<int:pk>/stage/", supplier.partnership_stage, name="partnership-stage"),
+    path("partnerships/<int:pk>/phases/new/", phases.phase_new, name="phase-new"),
+    path("partnerships/<int:pk>/phases/<int:phase_pk>/", phases.phase_detail, name="phase"),
+    path(
+        "partnerships/<int:pk>/phases/<int:phase_pk>/evaluate/",
+        phases.phase_evaluate,
+        name="phase-evaluate",
+    ),
+    path(
+        "partnerships/<int:pk>/phases/<int:phase_pk>/decide/",
+        phases.phase_decide,
+        name="phase-decide",
+    ),
     path("tickets/", supplier.queue, name="queue"),
     path("tickets/<int:pk>/", supplier.ticket_detail, name="ticket"),
     path("tickets/<int:pk>/reply/", supplier.ticket_reply, name="ticket-reply"),
     path("tickets/<int:pk>/move/", supplier.ticket_move, name="ticket-move"),
+    path("tickets/<int:pk>/triage/", supplier.ticket_triage, name="ticket-triage"),
     path("visits/", supplier.visits, name="visits"),
     path("visits/plan/", supplier.visit_plan, name="visit-plan"),
     path("visits/<int:pk>/complete/", supplier.visit_done, name="visit-complete"),

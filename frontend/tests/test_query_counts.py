@@ -1,5 +1,6 @@
-"""The portfolio and the ticket queue run the same number of queries for a few rows as
-for many (aggregates and IN look-ups, never a query per row)."""
+"""The portfolio, the ticket queue, a partnership and a trial phase run the same number of
+queries for a few rows as for many (aggregates, prefetches and IN look-ups, never a query
+per row)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,40 @@ def test_the_portfolio_shows_the_health_score_and_why_it_dropped(world, login):
     # oo_a1: the school lead stopped s1 nudging a member of staff
     assert "member(s) of staff opted out in the last 90 days (-5)" in html
     assert ">95</span>" in html
+
+
+def _more_phases(world: Any, n: int) -> None:
+    """n more phases of p_a1, each with three criteria (one evaluated) and a cohort of
+    three linked staff; and three more criteria and staff on ph_a1."""
+    phases = [world.ph_a1, *(f.TrialPhaseFactory(partnership=world.p_a1) for _ in range(n))]
+    for phase in phases:
+        for i in range(3):
+            phase.criteria.create(
+                description=f"Criterion {i}",
+                target="All of them",
+                evaluation="met" if i == 0 else "",
+                evidence="Figures" if i == 0 else "",
+            )
+            contact = f.ContactFactory(school=world.school_a)
+            f.PartnershipContactFactory(partnership=world.p_a1, contact=contact)
+            phase.cohort.add(contact)
+
+
+def test_a_phase_page_queries_do_not_grow_with_criteria_or_cohort(world, login):
+    client = login("s1_am")
+    url = f"/partnerships/{world.p_a1.pk}/phases/{world.ph_a1.pk}/"
+    few = _count(client, url)
+    _more_phases(world, 0)
+    many = _count(client, url)
+    assert many == few, (few, many)
+    # session, user, memberships (scope), the partnership, the phase, its cohort, its criteria
+    assert few == 7
+
+
+def test_the_partnership_page_queries_do_not_grow_with_phases(world, login):
+    client = login("s1_am")
+    url = f"/partnerships/{world.p_a1.pk}/"
+    few = _count(client, url)
+    _more_phases(world, 6)
+    many = _count(client, url)
+    assert many == few, (few, many)

@@ -82,6 +82,52 @@ def test_moving_a_ticket_along_and_resolving_it_with_an_outcome(world, login):
     assert (world.t_a1.status, world.t_a1.outcome) == ("resolved", "fixed")
 
 
+def test_triaging_a_ticket_in_place_and_finding_it_in_the_queue(world, login):
+    from tickets.models import TicketEvent
+
+    client = login("s1_am")
+    url = f"/tickets/{world.t_a1.pk}/triage/"
+    panel = client.get(f"/tickets/{world.t_a1.pk}/", **HTMX).content.decode()
+    assert "Save triage" in panel and str(world.s1_agent) in panel
+    assert str(world.s2_am) not in panel  # another supplier's staff are not offered
+    done = client.post(
+        url,
+        {"priority": "urgent", "category": "question", "assignee": world.s1_agent.pk},
+        **HTMX,
+    )
+    assert done.status_code == 200 and "Ticket triaged." in done.content.decode()
+    assert "Urgent priority" in done.content.decode()
+    world.t_a1.refresh_from_db()
+    assert (world.t_a1.priority, world.t_a1.category, world.t_a1.assignee) == (
+        "urgent",
+        "question",
+        world.s1_agent,
+    )
+    kinds = set(TicketEvent.objects.filter(ticket=world.t_a1).values_list("kind", flat=True))
+    assert {"assigned", "priority"} <= kinds
+    mine = login("s1_agent").get("/tickets/", {"assignee": "me"}).content.decode()
+    assert "Ticket t_a1" in mine
+    unassigned = client.get("/tickets/", {"assignee": "none"}).content.decode()
+    assert "Ticket t_a1" not in unassigned
+    # Someone who is not the supplier's staff, or a made-up priority: a form error, nothing
+    # stored changes.
+    bad = client.post(
+        url, {"priority": "sky-high", "category": "question", "assignee": world.s2_am.pk}, **HTMX
+    )
+    assert bad.status_code == 422
+    assert "Select a valid choice" in bad.content.decode()
+    world.t_a1.refresh_from_db()
+    assert (world.t_a1.priority, world.t_a1.assignee) == ("urgent", world.s1_agent)
+    # Unassigning, without JavaScript.
+    plain = client.post(url, {"priority": "normal", "category": "problem", "assignee": ""})
+    assert plain.status_code == 302
+    world.t_a1.refresh_from_db()
+    assert world.t_a1.assignee is None
+    # Another supplier's ticket is not there; the school side may not triage.
+    assert client.post(f"/tickets/{world.t_a2.pk}/triage/", {}).status_code == 404
+    assert login("a_teacher").post(url, {"priority": "low"}).status_code == 403
+
+
 def test_another_suppliers_ticket_cannot_be_written_to(world, login):
     client = login("s1_am")
     assert (

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from accounts.models import Partnership, TrialPhase
 from accounts.scoping import scope_for
 from nudges.models import Nudge
 from tickets.models import Ticket
@@ -33,6 +34,11 @@ def _pages(world: Any, user: str) -> list[str]:
             urls.append(f"/partnerships/{p}/")
         for n in Nudge.objects.visible_to(u):
             urls.append(f"/nudges/{n.pk}/preview/")
+        for ph in TrialPhase.objects.visible_to(u):
+            urls.append(f"/partnerships/{ph.partnership_id}/phases/{ph.pk}/")
+        for p in Partnership.objects.visible_to(u):
+            if s.manages_supplier(p.supplier_id):  # planning a phase lists the school's staff
+                urls.append(f"/partnerships/{p.pk}/phases/new/")
     if s.school_ids:
         urls += ["/feedback/", "/my-tickets/"]
     if s.all_school_ids:

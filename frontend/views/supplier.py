@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.calendars import calendar_for_school
-from accounts.models import Contact, Partnership, PartnershipContact, Stage
+from accounts.models import Contact, Partnership, PartnershipContact, Stage, User
 from accounts.scoping import scope_for
 from accounts.services import partnership_transition
 from accounts.stages import allowed_next as stage_allowed_next
@@ -44,11 +44,13 @@ from ..forms import (
     ReplyForm,
     StageForm,
     TemplatePreviewForm,
+    TriageForm,
     add_service_errors,
 )
 from ..roles import SUPPLIER, get_visible, role_required
 from ..selectors import partnership_timeline, portfolio_partnerships, portfolio_rows
 from .common import FORM_ERROR, is_htmx, page_or_partial
+from .phases import phase_rows
 
 PORTFOLIO_PAGE = 50
 QUEUE_PAGE = 25
@@ -98,6 +100,8 @@ def _partnership_context(request: HttpRequest, p: Partnership, stage_form: Any =
         "onsite": onsite_summary(p, timezone.localdate()),
         "stage_form": stage_form or StageForm(allowed=allowed),
         "can_move": scope_for(request.user).manages_supplier(p.supplier_id) and allowed,
+        "can_plan_phase": scope_for(request.user).manages_supplier(p.supplier_id),
+        "phases": phase_rows(request.user, p),
         "open_tickets": Ticket.objects.visible_to(request.user)
         .filter(partnership=p)
         .open()
@@ -175,6 +179,10 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
     for name in ("priority", "category"):
         if data.get(name):
             tickets = tickets.filter(**{name: data[name]})
+    if data.get("assignee") == "me":
+        tickets = tickets.filter(assignee=request.user)
+    elif data.get("assignee") == "none":
+        tickets = tickets.filter(assignee__isnull=True)
     now = timezone.now()
     if data.get("breached"):
         tickets = tickets.filter(breached_q(now))
@@ -187,15 +195,35 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
     return {"filter_form": form, "page": page, "rows": rows, "query": request.GET.urlencode()}
 
 
+def _staff(ticket: Ticket) -> list[User]:
+    """Who a ticket may be assigned to: the active staff of its supplier (the rule
+    ``tickets.services.ticket_update`` enforces)."""
+    return list(
+        User.objects.filter(is_active=True, memberships__organisation_id=ticket.supplier_id)
+        .distinct()
+        .order_by("full_name", "email")
+    )
+
+
 def _ticket_context(
     request: HttpRequest,
     ticket: Ticket,
     reply_form: ReplyForm | None = None,
     move_form: MoveForm | None = None,
+    triage_form: TriageForm | None = None,
 ) -> dict[str, Any]:
     allowed = ticket_allowed_next(ticket.status, supplier_side=True)
     cal = calendar_for_school(ticket.school)
+    triage = triage_form or TriageForm(
+        staff=_staff(ticket),
+        initial={
+            "priority": ticket.priority,
+            "category": ticket.category,
+            "assignee": ticket.assignee_id,
+        },
+    )
     return {
+        "triage_form": triage,
         "ticket": ticket,
         "sla": sla.view(ticket, timezone.now(), cal),
         "thread": TicketMessage.objects.visible_to(request.user)
@@ -296,6 +324,25 @@ def ticket_move(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             return _after_ticket_write(request, pk, "Ticket moved.")
     return _after_ticket_write(request, pk, "", status=FORM_ERROR, move_form=form)
+
+
+@role_required(SUPPLIER)
+@require_POST
+def ticket_triage(request: HttpRequest, pk: int) -> HttpResponse:
+    """Priority, category and who is on it (tickets.services.ticket_update)."""
+    ticket = _get_ticket(request, pk)
+    staff = {u.pk: u for u in _staff(ticket)}
+    form = TriageForm(request.POST, staff=staff.values())
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        data["assignee"] = staff.get(data["assignee"])
+        try:
+            ticket_services.ticket_update(ticket=ticket, by=request.user, **data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _after_ticket_write(request, pk, "Ticket triaged.")
+    return _after_ticket_write(request, pk, "", status=FORM_ERROR, triage_form=form)
 
 
 # --- Visits -----------------------------------------------------------------------------------
