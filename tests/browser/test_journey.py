@@ -6,10 +6,12 @@ checked with axe-core on the way (no serious or critical violations)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from tickets.models import Ticket
@@ -70,6 +72,8 @@ def add_history(world: Any) -> None:
                 created_at=created,
                 first_response_due_at=created + timedelta(hours=24),
                 first_response_at=first,
+                first_response_seconds=answer_hours * 3600,  # in school working time
+                sla_used_seconds=(answer_hours + 4) * 3600,
                 status="closed",
                 outcome="fixed",
                 resolved_at=first + timedelta(hours=4),
@@ -167,6 +171,9 @@ def test_feedback_from_a_phone_to_a_better_scorecard(
     panel = am.locator("#ticket-panel")
     expect(panel.get_by_role("heading", name=re.compile("Homework won't load"))).to_be_focused()
     expect(am).to_have_url(re.compile(rf"/tickets/{ticket.pk}/"))
+    panel.get_by_label("Assigned to").select_option(label=str(world.s1_am))
+    panel.get_by_role("button", name="Save triage").click()
+    expect(panel.get_by_text("Ticket triaged.")).to_be_visible()
     panel.get_by_label("Message").fill("Thanks, we're on it: a fix for iPadOS goes out today.")
     panel.get_by_role("button", name="Send").click()
     expect(panel.get_by_text("Reply sent to the school.")).to_be_visible()
@@ -183,6 +190,23 @@ def test_feedback_from_a_phone_to_a_better_scorecard(
     expect(am.get_by_role("heading", name="Timeline")).to_be_visible()
     check_a11y(am, "partnership")
     save_screenshot(am, "account-manager-partnership")
+    # A trial phase planned, then evaluated on its evidence.
+    am.get_by_role("link", name="Plan a trial phase").click()
+    today = timezone.localdate()
+    am.get_by_label("Starts").fill(f"{today:%Y-%m-%d}")
+    am.get_by_label("Ends").fill(f"{today + timedelta(weeks=6):%Y-%m-%d}")
+    am.get_by_label("Intent").fill("Year 5 set homework on the iPads every week.")
+    am.get_by_label("Success criteria").fill("Homework set weekly in Year 5 | 4 of 5 weeks")
+    check_a11y(am, "plan a phase")
+    am.get_by_role("button", name="Plan the phase").click()
+    expect(am.get_by_text("phase planned.")).to_be_visible()
+    am.get_by_label("Evaluation").select_option("met")
+    am.get_by_label("Evidence").fill("Set in 5 of 5 weeks (homework log).")
+    am.get_by_role("button", name="Save the evaluation").click()
+    expect(am.get_by_text("Evaluation saved.")).to_be_visible()
+    expect(am.get_by_role("heading", name=re.compile("1 of 1 evaluated"))).to_be_visible()
+    check_a11y(am, "trial phase")
+    save_screenshot(am, "account-manager-trial-phase")
     nav(am, "Visits").click()
     am.get_by_role("link", name="Next week").click()
     expect(am.get_by_text("Technical survey").first).to_be_visible()
