@@ -3,8 +3,10 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
-# One key space per test process (xdist workers share the Redis database).
-os.environ.setdefault("CACHE_KEY_PREFIX", f"crm-test-{os.getpid()}")
+# One key space per test process (xdist workers share the Redis database). Always set, never
+# defaulted: workers inherit the controlling process's environment, and with one shared
+# prefix each worker's per-test cache cleanup deleted the other's keys mid-test.
+os.environ["CACHE_KEY_PREFIX"] = f"crm-test-{os.getpid()}"
 
 from .settings import *  # noqa: F403
 from .settings import DATABASES, VAR_DIR
