@@ -207,6 +207,7 @@ def test_feedback_from_a_phone_to_a_better_scorecard(
     expect(am.get_by_role("heading", name=re.compile("1 of 1 evaluated"))).to_be_visible()
     check_a11y(am, "trial phase")
     save_screenshot(am, "account-manager-trial-phase")
+    phase_page = am.url.replace(base, "")
     nav(am, "Visits").click()
     am.get_by_role("link", name="Next week").click()
     expect(am.get_by_text("Technical survey").first).to_be_visible()
@@ -217,7 +218,7 @@ def test_feedback_from_a_phone_to_a_better_scorecard(
     expect(am.locator("#preview").get_by_text("Subject: Hello Ivan")).to_be_visible()
     check_a11y(am, "nudges")
     save_screenshot(am, "account-manager-nudges")
-    pages = ["/portfolio/", f"/tickets/{ticket.pk}/", f"/partnerships/{world.p_a1.pk}/"]
+    pages = ["/portfolio/", f"/tickets/{ticket.pk}/", f"/partnerships/{world.p_a1.pk}/", phase_page]
     assert_fits_a_phone(am, browser, [base + url for url in [*pages, "/visits/", "/nudges/"]])
 
     # 3. The teacher sees the reply and the outcome, and rates it.
