@@ -178,7 +178,9 @@ class TriageForm(forms.Form):
 
     def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].choices = [("", "Nobody yet")] + [(u.pk, str(u)) for u in staff]
+        self.fields["assignee"].choices = [("", "Nobody yet")] + [
+            (u.pk, str(u) if u.is_active else f"{u} (no longer active)") for u in staff
+        ]
 
 
 # --- Account managers: partnerships, visits, nudges --------------------------------------------
@@ -253,9 +255,16 @@ class TemplatePreviewForm(forms.Form):
 
 class StopForm(forms.Form):
     contact = forms.IntegerField(widget=forms.HiddenInput)
-    # Empty: every supplier (the member of staff hears from none of them).
     supplier = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Every supplier: asked for explicitly, never inferred from a missing supplier.
+    every = forms.BooleanField(required=False, widget=forms.HiddenInput)
     note = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("every") == (data.get("supplier") is not None):
+            raise forms.ValidationError("Name one supplier, or every supplier.")
+        return data
 
 
 # --- Account managers: trial phases ------------------------------------------------------------

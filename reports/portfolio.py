@@ -25,6 +25,7 @@ from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Partnership, PartnershipContact, TrialPhase
+from accounts.services import FINAL_DECISIONS
 from nudges.models import Nudge, OptOut
 from tickets.filters import breached_q
 from tickets.models import OPEN_STATUSES, Ticket
@@ -108,7 +109,8 @@ def portfolio(
     }
     stalled = set(
         TrialPhase.objects.visible_to(user)
-        .filter(partnership_id__in=ids, decision="", end_date__lt=today - timedelta(days=14))
+        .filter(partnership_id__in=ids, end_date__lt=today - timedelta(days=14))
+        .exclude(decision__in=FINAL_DECISIONS)  # an extended phase is open until decided
         .values_list("partnership_id", flat=True)
     )
     opt_outs: dict[int, int] = defaultdict(int)

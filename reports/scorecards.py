@@ -50,7 +50,7 @@ FIGURES: dict[str, str] = {
     "visits_planned": "Visits in the period that were not cancelled (completed, no-show or still planned).",
     "visits_no_show": "Visits in the period where the supplier did not turn up (no-show).",
     "nudges_sent": "Nudge emails sent to the school's staff in the period.",
-    "opt_outs": "Opt-outs from this supplier in the period (staff unsubscribing, spam reports, or the school lead stopping it).",
+    "opt_outs": "Opt-outs from this supplier in the period (staff unsubscribing, spam reports, or the school lead stopping it); a stop of every supplier counts against none of them.",
 }
 
 
@@ -321,8 +321,10 @@ def scorecard(
     school_ids: set[int] | None = None,
     supplier_ids: set[int] | None = None,
     now: datetime | None = None,
+    with_monthly: bool = True,
 ) -> dict[str, Any]:
-    """Rows of figures per group, the monthly series, and the benchmark."""
+    """Rows of figures per group, the monthly series (unless ``with_monthly`` is off), and
+    the benchmark."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     start, end = period.bounds
@@ -370,6 +372,6 @@ def scorecard(
         )
     return {
         "rows": rows,
-        "monthly": monthly(tickets, group, now),
+        "monthly": monthly(tickets, group, now) if with_monthly else [],
         "benchmark": benchmark(period, now),
     }

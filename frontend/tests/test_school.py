@@ -85,7 +85,8 @@ def test_drill_down_filters_are_scoped(world, login):
     assert "Ticket t_a1" in client.get("/school/tickets/", {"month": month}).content.decode()
     assert (
         client.get(
-            "/school/tickets/", {"month": "13-2026", "since": "x", "first_response": "?"}
+            "/school/tickets/",
+            {"month": "9999-12", "since": "x", "first_response": "?", "page": "-1"},
         ).status_code
         == 200
     )
@@ -119,9 +120,15 @@ def test_a_lead_stops_a_supplier_contacting_someone_and_lifts_it(world, login):
 def test_a_lead_stops_every_supplier_contacting_someone_and_lifts_it(world, login):
     client = login("a_lead")
     before = client.get("/school/contacts/").content.decode()
-    assert f"Stop every supplier contacting {world.c_a_dsl}" in before
+    assert f"Stop all: every supplier contacting {world.c_a_dsl}" in before
+    # A missing supplier is not "every supplier": that is asked for explicitly.
+    vague = client.post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk, "supplier": ""})
+    assert vague.status_code == 404
+    assert not OptOut.objects.filter(contact=world.c_a_dsl).exists()
     response = client.post(
-        "/school/contacts/stop/", {"contact": world.c_a_dsl.pk}, HTTP_HX_REQUEST="true"
+        "/school/contacts/stop/",
+        {"contact": world.c_a_dsl.pk, "every": "1"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
     assert b"No supplier will contact" in response.content and b"All stopped" in response.content
@@ -130,7 +137,7 @@ def test_a_lead_stops_every_supplier_contacting_someone_and_lifts_it(world, logi
     world.n_a2.refresh_from_db()
     assert world.n_a2.status == "skipped"
     # Without JavaScript: the same form posts and comes back to the row.
-    again = client.post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk})
+    again = client.post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk, "every": "1"})
     assert again.status_code == 302
     assert OptOut.objects.filter(contact=world.c_a_dsl, supplier=None).count() == 1
     lifted = client.post(f"/school/contacts/lift/{record.pk}/", HTTP_HX_REQUEST="true")
@@ -139,7 +146,7 @@ def test_a_lead_stops_every_supplier_contacting_someone_and_lifts_it(world, logi
     # A trust lead reads the controls but cannot stop anyone.
     assert (
         login("trust_lead")
-        .post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk})
+        .post("/school/contacts/stop/", {"contact": world.c_a_dsl.pk, "every": "1"})
         .status_code
         == 403
     )
@@ -237,6 +244,12 @@ def test_the_trust_sees_each_supplier_across_its_schools(world, login):
     # Brightboard: t_a2 at Ashfield and t_c1 at Birch; Acme: t_a1 at Ashfield only.
     assert raised(across, "Brightboard") == 2 and raised(across, "Acme Learning") == 1
     assert raised(birch, "Brightboard") == 1 and raised(birch, "Acme Learning") is None
+    # The trust-wide figure opens the trust's tickets, and only those.
+    link = re.search(r'Brightboard</th>\s*<td class="num"><a href="([^"]+)"', across).group(1)
+    assert f"trust={world.school_a.trust_id}" in link
+    tickets = login("trust_lead").get(link.replace("&amp;", "&")).content.decode()
+    assert "Ticket t_c1" in tickets and "Ticket t_a2" in tickets and "Ticket t_a1" not in tickets
+    assert login("a_lead").get(link.replace("&amp;", "&")).status_code == 404
     assert "Beacon Academy" not in html
 
 

@@ -123,6 +123,19 @@ def test_triaging_a_ticket_in_place_and_finding_it_in_the_queue(world, login):
     assert plain.status_code == 302
     world.t_a1.refresh_from_db()
     assert world.t_a1.assignee is None
+    # Whoever has it keeps it after they leave, until someone reassigns it: saving a new
+    # priority changes the priority only.
+    client.post(url, {"priority": "normal", "category": "problem", "assignee": world.s1_agent.pk})
+    world.s1_agent.is_active = False
+    world.s1_agent.save(update_fields=["is_active"])
+    panel = client.get(f"/tickets/{world.t_a1.pk}/", **HTMX).content.decode()
+    assert f"{world.s1_agent} (no longer active)" in panel
+    kept = client.post(
+        url, {"priority": "high", "category": "problem", "assignee": world.s1_agent.pk}, **HTMX
+    )
+    assert kept.status_code == 200
+    world.t_a1.refresh_from_db()
+    assert (world.t_a1.priority, world.t_a1.assignee) == ("high", world.s1_agent)
     # Another supplier's ticket is not there; the school side may not triage.
     assert client.post(f"/tickets/{world.t_a2.pk}/triage/", {}).status_code == 404
     assert login("a_teacher").post(url, {"priority": "low"}).status_code == 403

@@ -100,13 +100,16 @@ def _columns(
     suppliers: dict[int, Organisation],
     since: date,
     school: Organisation | None = None,
+    **scope: int,
 ) -> list[Column]:
+    """Columns sorted by supplier name, each with its drill-down link narrowed like its
+    figures (the school, or ``scope`` such as ``trust=<id>``)."""
     columns = []
     for r in rows:
         supplier = suppliers.get(r["supplier_id"])
         if supplier is None:
             continue
-        params = {"supplier": supplier.pk, "since": since.isoformat()}
+        params = {"supplier": supplier.pk, "since": since.isoformat(), **scope}
         if school is not None or "school_id" in r:
             params["school"] = school.pk if school is not None else r["school_id"]
         link = f"{reverse('school-tickets')}?{urlencode(sorted(params.items()))}"
@@ -158,11 +161,12 @@ def scorecard(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _month(value: str) -> date | None:
+def _month(value: str) -> tuple[date, date] | None:
+    """``YYYY-MM`` as its first day and the next month's (None for anything else)."""
     try:
         y, m = (int(x) for x in value.split("-"))
-        return date(y, m, 1)
-    except (ValueError, TypeError):
+        return date(y, m, 1), date(y + (m == 12), m % 12 + 1, 1)
+    except (ValueError, TypeError, OverflowError):
         return None
 
 
@@ -191,6 +195,12 @@ def school_tickets(request: HttpRequest) -> HttpResponse:
         )
         tickets = tickets.filter(supplier=supplier)
         described.append(f"to {supplier.name}")
+    if g.get("trust"):
+        trust = get_visible(
+            Organisation.objects.visible_to(request.user).filter(id__in=s.trust_ids), g["trust"]
+        )
+        tickets = tickets.filter(school__trust=trust)
+        described.append(f"at {trust.name}'s schools")
     since = None
     try:
         since = date.fromisoformat(g.get("since", ""))
@@ -200,9 +210,9 @@ def school_tickets(request: HttpRequest) -> HttpResponse:
         start = timezone.make_aware(datetime.combine(since, datetime.min.time()))
         tickets = tickets.filter(created_at__gte=start)
         described.append(f"raised since {since:%-d %B %Y}")
-    month = _month(g.get("month", ""))
-    if month:
-        end = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    month_span = _month(g.get("month", ""))
+    if month_span:
+        month, end = month_span
         tickets = tickets.filter(
             created_at__gte=timezone.make_aware(datetime.combine(month, datetime.min.time())),
             created_at__lt=timezone.make_aware(datetime.combine(end, datetime.min.time())),
@@ -291,7 +301,7 @@ def contact_stop(request: HttpRequest) -> HttpResponse:
         form.cleaned_data["contact"],
     )
     supplier = None
-    if form.cleaned_data["supplier"] is not None:
+    if not form.cleaned_data["every"]:
         supplier = get_visible(
             Organisation.objects.visible_to(request.user).filter(kind=Organisation.Kind.SUPPLIER),
             form.cleaned_data["supplier"],
@@ -333,15 +343,16 @@ def trust(request: HttpRequest) -> HttpResponse:
         .order_by("name", "id")
     )
     ids = {x.pk for x in schools}
-    overall = scorecard_figures(
-        user=request.user, period=period, group=["supplier_id"], school_ids=ids, now=now
-    )
-    per_school = scorecard_figures(
-        user=request.user,
-        period=period,
-        group=["school_id", "supplier_id"],
-        school_ids=ids,
-        now=now,
+    overall, per_school = (
+        scorecard_figures(
+            user=request.user,
+            period=period,
+            group=group,
+            school_ids=ids,
+            now=now,
+            with_monthly=False,
+        )
+        for group in (["supplier_id"], ["school_id", "supplier_id"])
     )
     suppliers = _suppliers(request.user, overall["rows"], per_school["rows"])
     by_school: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -352,7 +363,12 @@ def trust(request: HttpRequest) -> HttpResponse:
         "frontend/school/trust.html",
         {
             "trusts": trusts,
-            "overall": _columns(overall["rows"], suppliers, period.start),
+            "overall": _columns(
+                overall["rows"],
+                suppliers,
+                period.start,
+                **({"trust": next(iter(s.trust_ids))} if len(s.trust_ids) == 1 else {}),
+            ),
             "schools": [
                 (school, _columns(by_school.get(school.pk, []), suppliers, period.start))
                 for school in schools

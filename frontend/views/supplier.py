@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -197,12 +197,24 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
 
 def _staff(ticket: Ticket) -> list[User]:
     """Who a ticket may be assigned to: the active staff of its supplier (the rule
-    ``tickets.services.ticket_update`` enforces)."""
+    ``tickets.services.ticket_update`` enforces), and whoever has it now even if they have
+    since left, so that saving a new priority does not quietly unassign it."""
     return list(
-        User.objects.filter(is_active=True, memberships__organisation_id=ticket.supplier_id)
+        User.objects.filter(
+            Q(is_active=True, memberships__organisation_id=ticket.supplier_id)
+            | Q(pk=ticket.assignee_id)
+        )
         .distinct()
         .order_by("full_name", "email")
     )
+
+
+def _triage_initial(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "assignee": ticket.assignee_id,
+    }
 
 
 def _ticket_context(
@@ -214,14 +226,7 @@ def _ticket_context(
 ) -> dict[str, Any]:
     allowed = ticket_allowed_next(ticket.status, supplier_side=True)
     cal = calendar_for_school(ticket.school)
-    triage = triage_form or TriageForm(
-        staff=_staff(ticket),
-        initial={
-            "priority": ticket.priority,
-            "category": ticket.category,
-            "assignee": ticket.assignee_id,
-        },
-    )
+    triage = triage_form or TriageForm(staff=_staff(ticket), initial=_triage_initial(ticket))
     return {
         "triage_form": triage,
         "ticket": ticket,
@@ -332,12 +337,14 @@ def ticket_triage(request: HttpRequest, pk: int) -> HttpResponse:
     """Priority, category and who is on it (tickets.services.ticket_update)."""
     ticket = _get_ticket(request, pk)
     staff = {u.pk: u for u in _staff(ticket)}
-    form = TriageForm(request.POST, staff=staff.values())
+    form = TriageForm(request.POST, staff=staff.values(), initial=_triage_initial(ticket))
     if form.is_valid():
-        data = dict(form.cleaned_data)
-        data["assignee"] = staff.get(data["assignee"])
+        # Only what was changed: the service records each change as a history event.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        if "assignee" in changes:
+            changes["assignee"] = staff.get(changes["assignee"])
         try:
-            ticket_services.ticket_update(ticket=ticket, by=request.user, **data)
+            ticket_services.ticket_update(ticket=ticket, by=request.user, **changes)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:

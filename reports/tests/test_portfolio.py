@@ -65,10 +65,11 @@ def test_each_problem_lowers_the_score_by_its_documented_points(world: Any) -> N
     FollowUpAction.objects.filter(pk=world.fa_a1.pk).update(
         due_on=timezone.localdate() - timedelta(days=1)
     )
-    # a phase that ended three weeks ago, undecided: -15
+    # a phase that ended three weeks ago, extended once before but not decided since: -15
     TrialPhase.objects.filter(pk=world.ph_a1.pk).update(
         start_date=timezone.localdate() - timedelta(days=60),
         end_date=timezone.localdate() - timedelta(days=21),
+        decision="extend",
     )
     # on-site: 10 h promised this term, none delivered: -15 (unless the term just began)
     p.onsite_hours_per_term = 10

@@ -52,6 +52,21 @@ def test_onsite_summaries_match_onsite_summary(world):
         starts_at=timezone.now() + timedelta(days=10),
         ends_at=timezone.now() + timedelta(days=10, hours=3),
     )
+    # A school with no term dates at all: the default term.
+    from accounts.tests import factories as f
+
+    no_terms = f.PartnershipFactory(
+        supplier=world.s1, school=f.SchoolFactory(), onsite_hours_per_term=8
+    )
+    time_entry_create(
+        by=world.s1_am,
+        partnership=no_terms,
+        date=today,
+        minutes=45,
+        mode="on_site",
+        activity="training",
+    )
+    assert onsite_summary(no_terms, today).term.from_school_calendar is False
     for user in ("s1_am", "s2_am", "a_lead", "trust_lead"):
         visible = list(Partnership.objects.visible_to(world.users[user]))
         batch = onsite_summaries(visible, user=world.users[user], on=today)
