@@ -29,7 +29,11 @@ class CappedPageNumberPagination(PageNumberPagination):
     # millisecond; lists beyond that say "1,000+" (count_capped).
     count_cap = 1_000
 
-    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+    def paginate_queryset(
+        self, queryset: Any, request: Any, view: Any = None, values: list[str] | None = None
+    ) -> Any:
+        """The page's rows (as ``.values(*values)`` dicts when given: no model instances)
+        and a capped count of the queryset itself (without the joins the values need)."""
         self.request = request
         page_size = self.get_page_size(request)
         if not page_size:
@@ -43,7 +47,9 @@ class CappedPageNumberPagination(PageNumberPagination):
         self.page_number = page_number
         self.page_size_value = page_size
         offset = (page_number - 1) * page_size
-        rows = list(queryset[offset : offset + page_size + 1])
+        rows = list(
+            (queryset.values(*values) if values else queryset)[offset : offset + page_size + 1]
+        )
         self.has_next = len(rows) > page_size
         rows = rows[:page_size]
         if page_number == 1 and not self.has_next:

@@ -162,39 +162,80 @@ def _dt(value: Any, tz: Any) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def ticket_rows(tickets: list[Ticket], sla_of: Any) -> list[dict[str, Any]]:
-    """The list page's rows, built directly: the same shape as TicketSerializer (a test
-    holds them equal) at a fraction of the cost per row, since a page has up to 200."""
+# What a list row reads, as plain values (no model instances: building four of them per
+# row was most of a page's cost).
+LIST_VALUES = [
+    "id",
+    "partnership_id",
+    "supplier_id",
+    "supplier__name",
+    "school_id",
+    "school__name",
+    "product_id",
+    "raised_by_id",
+    "raised_by__full_name",
+    "raised_by__email",
+    "assignee_id",
+    "subject",
+    "description",
+    "category",
+    "priority",
+    "status",
+    "outcome",
+    "outcome_reason",
+    "rating",
+    "rating_comment",
+    "reopen_count",
+    "created_at",
+    "updated_at",
+    # what tickets.sla.view reads
+    "first_response_due_at",
+    "first_response_at",
+    "resolution_due_at",
+    "resolved_at",
+    "resolution_breached",
+    "clock_started_at",
+    "sla_used_seconds",
+]
+
+
+def ticket_rows(values: list[dict[str, Any]], now: Any) -> list[dict[str, Any]]:
+    """The list's rows from ``.values(*LIST_VALUES)``: the same shape as TicketSerializer (a
+    test holds them equal) at a fraction of the cost per row, since a page has up to 200."""
+    from types import SimpleNamespace
+
     from django.utils import timezone
+
+    from . import sla
 
     tz = timezone.get_current_timezone()
     rows = []
-    for t in tickets:
-        v = sla_of(t)
+    for t in values:
+        v = sla.view(SimpleNamespace(**t), now)  # type: ignore[arg-type]
         rows.append(
             {
-                "id": t.pk,
-                "partnership": t.partnership_id,
-                "supplier": t.supplier_id,
-                "supplier_name": t.supplier.name,
-                "school": t.school_id,
-                "school_name": t.school.name,
-                "product": t.product_id,
-                "raised_by": t.raised_by_id,
-                "raised_by_name": t.raised_by.get_full_name(),
-                "assignee": t.assignee_id,
-                "subject": t.subject,
-                "description": t.description,
-                "category": t.category,
-                "priority": t.priority,
-                "status": t.status,
-                "outcome": t.outcome,
-                "outcome_reason": t.outcome_reason,
-                "rating": t.rating,
-                "rating_comment": t.rating_comment,
-                "reopen_count": t.reopen_count,
-                "created_at": _dt(t.created_at, tz),
-                "updated_at": _dt(t.updated_at, tz),
+                "id": t["id"],
+                "partnership": t["partnership_id"],
+                "supplier": t["supplier_id"],
+                "supplier_name": t["supplier__name"],
+                "school": t["school_id"],
+                "school_name": t["school__name"],
+                "product": t["product_id"],
+                "raised_by": t["raised_by_id"],
+                "raised_by_name": t["raised_by__full_name"] or t["raised_by__email"],
+                "assignee": t["assignee_id"],
+                "subject": t["subject"],
+                "description": t["description"],
+                "category": t["category"],
+                "priority": t["priority"],
+                "status": t["status"],
+                "outcome": t["outcome"],
+                "outcome_reason": t["outcome_reason"],
+                "rating": t["rating"],
+                "rating_comment": t["rating_comment"],
+                "reopen_count": t["reopen_count"],
+                "created_at": _dt(t["created_at"], tz),
+                "updated_at": _dt(t["updated_at"], tz),
                 "sla": {
                     "first_response_due_at": _dt(v.first_response_due_at, tz),
                     "first_response_at": _dt(v.first_response_at, tz),
