@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.signals import token_expired
 
@@ -24,3 +25,9 @@ class TokenAuthentication(KnoxTokenAuthentication):
             )
             return True
         return False
+
+
+class TokenScheme(KnoxTokenScheme):
+    """The OpenAPI description of the same tokens (drf-spectacular matches classes exactly)."""
+
+    target_class = "accounts.auth.TokenAuthentication"

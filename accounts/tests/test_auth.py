@@ -78,3 +78,28 @@ def test_me_lists_only_the_users_own_memberships(world, user):
     body = world.client(user).get("/api/v1/me/").json()
     assert body["email"] == f"{user}@example.org"
     assert len(body["memberships"]) == (0 if user == "outsider" else 1)
+
+
+def test_a_request_costs_one_token_query_however_many_tokens_the_user_has(world):
+    """Other tokens (a phone, a laptop, expired ones) are not read on each request; the
+    hourly beat task purges the expired ones."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.tasks import purge_expired_tokens
+
+    client = APIClient()
+    token = _login(client, "s1_am@example.org").json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def token_queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/api/v1/me/").status_code == 200
+        return sum('FROM "knox_authtoken"' in q["sql"] for q in ctx.captured_queries)
+
+    assert token_queries() == 1
+    for _ in range(5):
+        AuthToken.objects.create(user=world.s1_am, expiry=timedelta(seconds=-1))
+    assert token_queries() == 1
+    assert purge_expired_tokens() == 5
+    assert client.get("/api/v1/me/").status_code == 200  # the live token is kept
