@@ -275,6 +275,9 @@ EVIDENCE_NEEDED = "An evaluation needs its evidence: what shows it (figures, obs
 
 
 class PlanPhaseForm(forms.Form):
+    # One per rendering of the form: a second submit of the same form (a double click, a
+    # resent POST) finds the phase the first one planned instead of planning another.
+    token = forms.UUIDField(widget=forms.HiddenInput)
     kind = forms.ChoiceField(label="Kind of phase", choices=[])
     start_date = forms.DateField(
         label="Starts", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -312,6 +315,8 @@ class PlanPhaseForm(forms.Form):
         from accounts.models import TrialPhase
 
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.fields["token"].initial = uuid.uuid4()
         self.fields["kind"].choices = TrialPhase.Kind.choices
         cohort = self.fields["cohort"]
         cohort.queryset = contacts

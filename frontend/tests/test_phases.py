@@ -5,6 +5,7 @@ supplier's phase is 404 on every route."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -82,10 +83,12 @@ def test_planning_a_phase_with_criteria_and_cohort(world, login, settings):
     # The cohort offers the school's staff the user may see, and no one else.
     assert str(world.c_a_teacher) in page and str(world.c_a_it) in page
     assert str(world.c_a_dsl) not in page and str(world.c_a_unlinked) not in page
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
     start = timezone.localdate()
     response = client.post(
         url,
         {
+            "token": token,
             "kind": "pilot",
             "start_date": start.isoformat(),
             "end_date": (start + timedelta(days=42)).isoformat(),
@@ -107,6 +110,18 @@ def test_planning_a_phase_with_criteria_and_cohort(world, login, settings):
     ]
     after = client.get(response["Location"]).content.decode()
     assert "Pilot phase planned." in after
+    # The same form sent again (a double click): the phase it planned, not a second one.
+    again = client.post(
+        url,
+        {
+            "token": token,
+            "kind": "pilot",
+            "start_date": start.isoformat(),
+            "end_date": (start + timedelta(days=42)).isoformat(),
+        },
+    )
+    assert again.status_code == 302 and again["Location"] == _url(phase)
+    assert TrialPhase.objects.filter(intent="Homework online in Year 5").count() == 1
     assert "more than the 1 a pilot should have" in after  # the warning, after the save
     assert "Homework set weekly" in after and "80% by half term" in after
 

@@ -10,11 +10,13 @@ of another partnership than the one in the URL, is 404.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -37,6 +39,11 @@ from accounts.services import (
 from ..forms import DecidePhaseForm, EvaluatePhaseForm, PlanPhaseForm, add_service_errors
 from ..roles import SUPPLIER, get_visible, role_required
 from .common import FORM_ERROR
+
+logger = logging.getLogger(__name__)
+
+# How long a plan-a-phase form's token is remembered (a double submit comes within seconds).
+PLAN_ONCE_SECONDS = 3600
 
 
 @dataclass
@@ -246,6 +253,13 @@ def phase_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = _plan_form(request, p, request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         d = form.cleaned_data
+        once = f"phase-form:{request.user.pk}:{d['token']}"
+        if not _first_submit(once):
+            earlier = cache.get(once)
+            if earlier:  # the same form, already planned: show that phase
+                return redirect("phase", pk=p.pk, phase_pk=earlier)
+            form.add_error(None, "This form is being saved already; wait a moment.")
+            return _plan_page(request, p, form)
         try:
             phase = trial_phase_create(
                 by=request.user,
@@ -259,10 +273,36 @@ def phase_new(request: HttpRequest, pk: int) -> HttpResponse:
                 implementation=d["implementation"],
             )
         except ValidationError as exc:
+            _remember(once, None)  # nothing was planned: the corrected form may be sent again
             add_service_errors(form, exc)
         else:
+            _remember(once, phase.pk)
             messages.success(request, f"{phase.get_kind_display()} phase planned.")
             return redirect("phase", pk=p.pk, phase_pk=phase.pk)
+    return _plan_page(request, p, form)
+
+
+def _first_submit(key: str) -> bool:
+    """Whether this is the form's first submit. Without the cache (it is down), every
+    submit counts as a first one: planning must not fail for want of the guard."""
+    try:
+        return bool(cache.add(key, 0, PLAN_ONCE_SECONDS))
+    except Exception:
+        logger.warning("cache unavailable: a double submit of a phase form is not caught")
+        return True
+
+
+def _remember(key: str, phase_pk: int | None) -> None:
+    try:
+        if phase_pk is None:
+            cache.delete(key)
+        else:
+            cache.set(key, phase_pk, PLAN_ONCE_SECONDS)
+    except Exception:  # as in _first_submit
+        logger.warning("cache unavailable: a double submit of a phase form is not caught")
+
+
+def _plan_page(request: HttpRequest, p: Partnership, form: PlanPhaseForm) -> HttpResponse:
     return render(
         request,
         "frontend/supplier/phase_new.html",
