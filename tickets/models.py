@@ -132,6 +132,25 @@ class Ticket(models.Model):
                 name="ticket_school_status",
             ),
             models.Index(fields=["partnership", "-created_at"], name="ticket_partnership_recent"),
+            # A supplier's portfolio: open and late tickets per partnership (a small partial
+            # index that covers the lateness test on PostgreSQL) and recent ratings.
+            models.Index(
+                fields=["supplier", "partnership"],
+                include=[
+                    "first_response_at",
+                    "first_response_due_at",
+                    "resolution_breached",
+                    "clock_started_at",
+                    "resolution_due_at",
+                ],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="ticket_open_by_partnership",
+            ),
+            models.Index(
+                fields=["supplier", "rated_at"],
+                condition=Q(rated_at__isnull=False),
+                name="ticket_supplier_rated",
+            ),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             # The email sweeper's look-ups: small partial indexes of the unsent ones.
             models.Index(

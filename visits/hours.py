@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.db.models import Sum
@@ -63,15 +64,22 @@ def _hours(minutes: int | None) -> Decimal:
     return (Decimal(minutes or 0) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
+@lru_cache(maxsize=4096)
+def _working_days(cal: WorkingCalendar | None, start: date, end: date, on: date) -> tuple[int, int]:
+    """(working days of the term up to ``on``, working days of the term). Calendars are
+    immutable and compare by value, so schools with the same dates share one count."""
+    days = (start + timedelta(n) for n in range((end - start).days + 1))
+    working = [d for d in days if cal is None or cal.is_working_day(d)]
+    return sum(1 for d in working if d <= on), len(working)
+
+
 def expected_by_now(
     cal: WorkingCalendar | None, start: date, end: date, on: date, promised: Decimal
 ) -> Decimal:
     """The promise pro rata to the term's working days up to ``on`` (every day counts when
     no calendar is given; the whole promise for a term with no working day)."""
-    days = (start + timedelta(n) for n in range((end - start).days + 1))
-    working = [d for d in days if cal is None or cal.is_working_day(d)]
-    passed = sum(1 for d in working if d <= on)
-    fraction = Decimal(passed) / Decimal(len(working)) if working else Decimal(1)
+    passed, total = _working_days(cal, start, end, on)
+    fraction = Decimal(passed) / Decimal(total) if total else Decimal(1)
     return (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
