@@ -277,3 +277,37 @@ def test_scorecard_and_trust_queries_do_not_grow_with_suppliers(world, login):
             ticket_create(by=teacher, partnership=p, subject=f"More {i}", description="x")
     many = (_scorecard_queries(lead, "/school/scorecard/"), _scorecard_queries(trust, "/trust/"))
     assert many == few
+
+
+def test_across_the_trust_a_school_ahead_does_not_hide_one_behind(world, login):
+    """Brightboard is behind at Ashfield and well ahead at Birch: summed, the hours look
+    fine; the trust-wide row says at how many schools it is behind."""
+    from accounts.tests import factories as f
+    from visits.services import time_entry_create
+
+    today = timezone.localdate()
+    birch = f.SchoolFactory(name="Birch Juniors", trust=world.school_a.trust)
+    p_birch = f.PartnershipFactory(supplier=world.s2, school=birch, onsite_hours_per_term=2)
+    for school in (world.school_a, birch):
+        school.terms.create(
+            name="This term",
+            starts_on=today - timedelta(days=40),
+            ends_on=today + timedelta(days=40),
+        )
+    world.p_a2.onsite_hours_per_term = 10
+    world.p_a2.save(update_fields=["onsite_hours_per_term"])
+    time_entry_create(
+        by=world.s2_am,
+        partnership=p_birch,
+        date=today,
+        minutes=600,
+        mode="on_site",
+        activity="training",
+    )
+    html = login("trust_lead").get("/trust/").content.decode()
+    across = html.split('id="overall-h"')[1].split("</section>")[0]
+    brightboard = across.split("Brightboard</th>")[1].split("</tr>")[0]
+    assert "10 / 12 h" in brightboard  # summed: ahead of the ~6 h expected by now
+    assert "behind at 1 school" in brightboard
+    ashfield = html.split("Ashfield Primary</a></h2>")[1].split("</section>")[0]
+    assert 'badge warn">behind</span>' in ashfield.split("Brightboard</th>")[1].split("</tr>")[0]

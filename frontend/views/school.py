@@ -83,6 +83,9 @@ class Column:
     supplier: Organisation
     figures: dict[str, Any]
     link: str = ""  # the drill-down: this supplier's tickets behind the figures
+    # Across several schools: at how many the supplier is behind on on-site hours (summed
+    # hours would let one school that is ahead hide another that is behind).
+    behind_at: int | None = None
 
     @property
     def onsite_behind(self) -> bool:
@@ -356,19 +359,25 @@ def trust(request: HttpRequest) -> HttpResponse:
     )
     suppliers = _suppliers(request.user, overall["rows"], per_school["rows"])
     by_school: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    behind_at: dict[int, int] = defaultdict(int)
     for row in per_school["rows"]:
         by_school[row["school_id"]].append(row)
+        if row["onsite_hours_delivered"] < row["onsite_hours_expected_by_now"]:
+            behind_at[row["supplier_id"]] += 1
+    across = _columns(
+        overall["rows"],
+        suppliers,
+        period.start,
+        **({"trust": next(iter(s.trust_ids))} if len(s.trust_ids) == 1 else {}),
+    )
+    for column in across:
+        column.behind_at = behind_at[column.supplier.pk]
     return render(
         request,
         "frontend/school/trust.html",
         {
             "trusts": trusts,
-            "overall": _columns(
-                overall["rows"],
-                suppliers,
-                period.start,
-                **({"trust": next(iter(s.trust_ids))} if len(s.trust_ids) == 1 else {}),
-            ),
+            "overall": across,
             "schools": [
                 (school, _columns(by_school.get(school.pk, []), suppliers, period.start))
                 for school in schools
