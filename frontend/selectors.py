@@ -4,7 +4,6 @@ each function runs a fixed number of queries however many rows it reads (aggrega
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -16,7 +15,6 @@ from django.utils import timezone
 from accounts.models import Partnership, Stage, TrialPhase
 from accounts.scoping import scope_for
 from nudges.models import Nudge
-from reports.portfolio import PortfolioRow, portfolio
 from tickets.models import Ticket
 from visits.models import TimeEntry, Visit
 
@@ -37,18 +35,6 @@ def portfolio_partnerships(user: Any, *, mine: bool, include_ended: bool) -> Any
     if not include_ended:
         qs = qs.exclude(stage=Stage.ENDED)
     return qs
-
-
-def portfolio_rows(partnerships: Iterable[Partnership], *, user: Any) -> list[PortfolioRow]:
-    """The API's portfolio figures (``reports.portfolio``: health and its reasons, tickets,
-    visits, on-site hours this term, the next nudge) for one page of partnerships, in the
-    page's order and a fixed number of queries whatever the number of rows."""
-    order = [p.pk for p in partnerships]
-    if not order:
-        return []
-    qs = Partnership.objects.visible_to(user).filter(pk__in=order).select_related("account_manager")
-    rows = {r.partnership.pk: r for r in portfolio(qs, user=user)}
-    return [rows[pk] for pk in order if pk in rows]
 
 
 # --- A partnership's timeline ----------------------------------------------------------------

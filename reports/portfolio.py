@@ -17,6 +17,7 @@ The health score starts at 100 and loses points for each problem, never below 0:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,14 +52,11 @@ class PortfolioRow:
     open_tickets: int = 0
     breached_tickets: int = 0
     rating_average: float | None = None
-    onsite_hours_delivered: float = 0.0
-    onsite_hours_promised: float = 0.0
-    onsite_hours_expected: float = 0.0
     last_visit: datetime | None = None
     next_visit: datetime | None = None
     next_nudge: datetime | None = None
     last_contact: datetime | None = None
-    onsite: OnsiteSummary | None = None
+    onsite: OnsiteSummary | None = None  # on-site hours this term (visits.hours)
 
 
 def _group(qs: QuerySet[Any], **aggregates: Any) -> dict[int, dict[str, Any]]:
@@ -69,13 +67,14 @@ def _group(qs: QuerySet[Any], **aggregates: Any) -> dict[int, dict[str, Any]]:
 
 
 def portfolio(
-    partnerships: QuerySet[Partnership], *, user: Any, now: datetime | None = None
+    partnerships: Iterable[Partnership], *, user: Any, now: datetime | None = None
 ) -> list[PortfolioRow]:
-    """One row per partnership of ``partnerships`` (already the user's visible ones); every
-    figure is read through each model's ``visible_to(user)``."""
+    """One row per partnership of ``partnerships`` (the user's visible ones, loaded with
+    their school and supplier), in their order; every figure is read through each model's
+    ``visible_to(user)``."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    items = list(partnerships.select_related("school", "supplier"))
+    items = list(partnerships)
     ids = [p.pk for p in items]
     quarter = now - timedelta(days=90)
 
@@ -178,9 +177,6 @@ def portfolio(
                 rating_average=round(t["rating_avg"], 2)
                 if t.get("rating_avg") is not None
                 else None,
-                onsite_hours_delivered=delivered,
-                onsite_hours_promised=promised,
-                onsite_hours_expected=expected,
                 last_visit=v.get("last"),
                 next_visit=v.get("next"),
                 next_nudge=next_nudges.get(p.pk, {}).get("next"),

@@ -176,7 +176,7 @@ class PortfolioView(APIView):
         stage = request.query_params.get("stage")
         if stage:
             qs = qs.filter(stage__in=stage.split(","))
-        rows = portfolio(qs, user=request.user)
+        rows = portfolio(qs.select_related("school", "supplier"), user=request.user)
         ordering = request.query_params.get("ordering", "health")
         keys = {
             "health": lambda r: (r.health.score, r.partnership.school.name),
@@ -199,9 +199,9 @@ class PortfolioView(APIView):
                 "open_tickets": r.open_tickets,
                 "breached_tickets": r.breached_tickets,
                 "rating_average": r.rating_average,
-                "onsite_hours_delivered": r.onsite_hours_delivered,
-                "onsite_hours_expected_by_now": r.onsite_hours_expected,
-                "onsite_hours_promised": r.onsite_hours_promised,
+                "onsite_hours_delivered": float(r.onsite.delivered_hours),
+                "onsite_hours_expected_by_now": float(r.onsite.expected_by_now_hours),
+                "onsite_hours_promised": float(r.onsite.promised_hours),
                 "last_visit": r.last_visit,
                 "next_visit": r.next_visit,
                 "next_nudge": r.next_nudge,

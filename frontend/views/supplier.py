@@ -26,6 +26,7 @@ from nudges import templating
 from nudges.context import values_for
 from nudges.models import Nudge, NudgeTemplate
 from nudges.services import nudge_cancel
+from reports.portfolio import portfolio as portfolio_figures
 from tickets import services as ticket_services
 from tickets import sla
 from tickets.filters import breached_q
@@ -48,7 +49,7 @@ from ..forms import (
     add_service_errors,
 )
 from ..roles import SUPPLIER, get_visible, role_required
-from ..selectors import partnership_timeline, portfolio_partnerships, portfolio_rows
+from ..selectors import partnership_timeline, portfolio_partnerships
 from .common import FORM_ERROR, is_htmx, page_or_partial
 from .phases import phase_rows
 
@@ -78,7 +79,7 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     include_ended = request.GET.get("ended") == "1"
     partnerships = portfolio_partnerships(request.user, mine=mine, include_ended=include_ended)
     page = Paginator(partnerships, PORTFOLIO_PAGE).get_page(request.GET.get("page"))
-    rows = portfolio_rows(page.object_list, user=request.user)
+    rows = portfolio_figures(page.object_list, user=request.user)  # the API's figures
     return render(
         request,
         "frontend/supplier/portfolio.html",
