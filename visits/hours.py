@@ -105,18 +105,30 @@ def onsite_summary(partnership: Partnership, on: date) -> OnsiteSummary:
         ).only("starts_at", "ends_at")
     )
     cal = calendar_for_school(partnership.school)
+    return _summary(partnership, term, cal, on, delivered, planned_minutes)
+
+
+def _summary(
+    partnership: Partnership,
+    term: TermSpan,
+    cal: WorkingCalendar | None,
+    on: date,
+    delivered_minutes: int | None,
+    planned_minutes: int | None,
+) -> OnsiteSummary:
+    """The figures from the minutes read (one partnership's or a batch's)."""
     promised = Decimal(partnership.onsite_hours_per_term)
     expected = expected_by_now(cal, term.starts_on, term.ends_on, on, promised)
-    delivered_hours = _hours(delivered)
+    delivered = _hours(delivered_minutes)
     return OnsiteSummary(
         partnership_id=partnership.pk,
         term=term,
         promised_hours=promised,
-        delivered_hours=delivered_hours,
+        delivered_hours=delivered,
         planned_hours=_hours(planned_minutes),
         expected_by_now_hours=expected,
-        shortfall_hours=max(Decimal(0), promised - delivered_hours),
-        is_behind=delivered_hours < expected,
+        shortfall_hours=max(Decimal(0), promised - delivered),
+        is_behind=delivered < expected,
     )
 
 
@@ -179,21 +191,14 @@ def onsite_summaries(
         if timezone.localdate(starts_at) <= spans[school_of[pid]].ends_on:
             planned[pid] += int((ends_at - starts_at).total_seconds() // 60)
 
-    out = {}
-    for p in partnerships:
-        term = spans[p.school_id]
-        cal = calendars.get(p.school_id)
-        promised = Decimal(p.onsite_hours_per_term)
-        expected = expected_by_now(cal, term.starts_on, term.ends_on, on, promised)
-        done = _hours(delivered.get(p.pk))
-        out[p.pk] = OnsiteSummary(
-            partnership_id=p.pk,
-            term=term,
-            promised_hours=promised,
-            delivered_hours=done,
-            planned_hours=_hours(planned.get(p.pk)),
-            expected_by_now_hours=expected,
-            shortfall_hours=max(Decimal(0), promised - done),
-            is_behind=done < expected,
+    return {
+        p.pk: _summary(
+            p,
+            spans[p.school_id],
+            calendars.get(p.school_id),
+            on,
+            delivered.get(p.pk),
+            planned.get(p.pk),
         )
-    return out
+        for p in partnerships
+    }
