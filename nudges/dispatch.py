@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.calendars import calendars_for_schools
-from accounts.models import Contact, Organisation
+from accounts.models import Contact
 
 from . import templating
 from .context import values_for
@@ -141,7 +141,7 @@ def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: Dispat
         outgoing: dict[tuple[str, str, str], list[OutgoingEmail]] = defaultdict(list)
         senders: dict[tuple[str, str, str], Sender] = {}
         for n in go:
-            rendered = _render(n, values[n.pk])
+            rendered = render_nudge(n, values[n.pk])
             n.subject, n.body_text, n.body_html = rendered.subject, rendered.text, rendered.html
             n.send_attempted_at = now
             who = _sender_for(n)
@@ -202,12 +202,7 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
     )
 
     schools = {n.school_id for n in batch}
-    windows = {
-        o["id"]: (o["send_window_starts"], o["send_window_ends"])
-        for o in Organisation.objects.filter(id__in=schools).values(
-            "id", "send_window_starts", "send_window_ends"
-        )
-    }
+    windows = {n.school_id: (n.school.send_window_starts, n.school.send_window_ends) for n in batch}
     calendars = {
         sid: cal.with_hours(*windows[sid]) for sid, cal in calendars_for_schools(schools).items()
     }
@@ -281,7 +276,9 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
     return go
 
 
-def _render(n: Nudge, values: dict[str, str]) -> templating.Rendered:
+def render_nudge(n: Nudge, values: dict[str, str]) -> templating.Rendered:
+    """The email a nudge becomes (its template's wording unless it has its own); the
+    pages' preview renders with this too."""
     if n.template_id and not n.body_text:
         t = n.template
         return templating.render_email(t.subject, t.body_text, t.body_html, values)

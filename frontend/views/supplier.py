@@ -24,6 +24,7 @@ from accounts.services import partnership_transition
 from accounts.stages import allowed_next as stage_allowed_next
 from nudges import templating
 from nudges.context import values_for
+from nudges.dispatch import render_nudge
 from nudges.models import Nudge, NudgeTemplate
 from nudges.services import nudge_cancel
 from reports.portfolio import portfolio as portfolio_figures
@@ -580,12 +581,8 @@ def nudges(request: HttpRequest) -> HttpResponse:
 
 
 def _render_nudge(nudge: Nudge) -> templating.Rendered:
-    """What the dispatcher will send (nudges.dispatch renders the same way)."""
-    values = values_for([nudge])[nudge.pk]
-    if nudge.template_id and not nudge.body_text:
-        t = nudge.template
-        return templating.render_email(t.subject, t.body_text, t.body_html, values)
-    return templating.render_email(nudge.subject, nudge.body_text, nudge.body_html, values)
+    """Exactly what the dispatcher will send."""
+    return render_nudge(nudge, values_for([nudge])[nudge.pk])
 
 
 @role_required(SUPPLIER)
