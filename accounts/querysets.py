@@ -31,9 +31,6 @@ class OrganisationQuerySet(models.QuerySet):
             q |= Q(id__in=partner_suppliers)
         return self.filter(q)
 
-    def schools(self) -> OrganisationQuerySet:
-        return self.filter(kind="school")
-
 
 class PartnershipQuerySet(models.QuerySet):
     def visible_to(self, user: Any) -> PartnershipQuerySet:
@@ -55,12 +52,6 @@ class PartnershipQuerySet(models.QuerySet):
             )
             q |= Q(school_id__in=s.teacher_school_ids) & (Q(id__in=in_cohort) | Q(id__in=linked))
         return self.filter(q)
-
-    def managed_by(self, user: Any) -> PartnershipQuerySet:
-        """Partnerships the user may change (supplier admin or account manager)."""
-        s = scope_for(user)
-        ids = [sid for sid in s.supplier_ids if s.manages_supplier(sid)]
-        return self.filter(supplier_id__in=ids)
 
 
 class ContactQuerySet(models.QuerySet):

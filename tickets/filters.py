@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from .models import Status, Ticket
+from .models import OPEN_STATUSES, Status, Ticket
 
 
 # Multiple-choice filters on the ticket's own columns can't produce duplicates, so they
@@ -36,7 +36,7 @@ class TicketFilter(df.FilterSet):
         fields = ["status", "category", "priority", "partnership", "school", "supplier"]
 
     def filter_open(self, queryset: QuerySet[Ticket], name: str, value: bool) -> QuerySet[Ticket]:
-        open_ = Q(status__in=["new", "acknowledged", "in_progress", "waiting_on_school"])
+        open_ = Q(status__in=OPEN_STATUSES)
         return queryset.filter(open_ if value else ~open_)
 
     def filter_breached(

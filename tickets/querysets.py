@@ -23,7 +23,9 @@ class TicketQuerySet(models.QuerySet):
         return self.filter(q)
 
     def open(self) -> TicketQuerySet:
-        return self.exclude(status__in=["resolved", "closed"])
+        from .models import OPEN_STATUSES  # the models module imports this one
+
+        return self.filter(status__in=OPEN_STATUSES)
 
 
 class TicketMessageQuerySet(models.QuerySet):

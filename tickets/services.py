@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.calendars import calendar_for_school
 from accounts.models import Partnership, Product, User
 from accounts.scoping import scope_for
+from accounts.working_time import WorkingCalendar
 
 from . import sla
 from .models import IdempotencyKey, Status, Ticket, TicketEvent, TicketMessage
@@ -72,13 +73,16 @@ def _event(
     )
 
 
-def _record_first_response(ticket: Ticket, by: User, now: Any) -> list[str]:
+def _record_first_response(
+    ticket: Ticket, by: User, now: Any, cal: WorkingCalendar | None = None
+) -> list[str]:
+    """The supplier's first public reply or move, once; ``cal`` is the school's calendar
+    when the caller has it already (else it is read only if needed)."""
     if ticket.first_response_at is not None:
         return []
     ticket.first_response_at = now
-    ticket.first_response_seconds = calendar_for_school(ticket.school).business_seconds(
-        ticket.created_at, now
-    )
+    cal = cal or calendar_for_school(ticket.school)
+    ticket.first_response_seconds = cal.business_seconds(ticket.created_at, now)
     _event(ticket, TicketEvent.Kind.FIRST_RESPONSE, by, now)
     _notify(ticket.pk, "first_response")
     return ["first_response_at", "first_response_seconds"]
@@ -237,7 +241,7 @@ def ticket_transition(
     ticket.status = status
     _event(ticket, TicketEvent.Kind.STATUS, by, now, from_status, status)
     if supplier_side:
-        fields += _record_first_response(ticket, by, now)
+        fields += _record_first_response(ticket, by, now, cal)
     ticket.save(update_fields=[*fields, "updated_at"])
     return ticket
 

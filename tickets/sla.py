@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from .models import OPEN_STATUSES
+
 if TYPE_CHECKING:
     from accounts.working_time import WorkingCalendar
 
@@ -81,7 +83,7 @@ def view(ticket: Ticket, now: datetime, cal: WorkingCalendar | None = None) -> S
         if running:
             elapsed += cal.business_seconds(ticket.clock_started_at, now)
     due = ticket.resolution_due_at
-    open_ = ticket.status not in ("resolved", "closed")
+    open_ = ticket.status in OPEN_STATUSES
     return SlaView(
         first_response_due_at=ticket.first_response_due_at,
         first_response_at=first_at,
