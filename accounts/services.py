@@ -4,6 +4,7 @@ functions check what the user's role allows (PermissionDenied -> 403) and the ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -213,6 +214,15 @@ def _can_edit_contact(user: User, contact: Contact) -> bool:
     ).exists()
 
 
+def link_contacts(partnership: Partnership, contacts: Iterable[Contact], by: User) -> None:
+    """Make the contacts part of the partnership (who the supplier may contact there); one
+    insert whatever their number, and linking someone already linked changes nothing."""
+    PartnershipContact.objects.bulk_create(
+        [PartnershipContact(partnership=partnership, contact=c, added_by=by) for c in contacts],
+        ignore_conflicts=True,
+    )
+
+
 @transaction.atomic
 def contact_create(
     *,
@@ -251,9 +261,7 @@ def contact_create(
         contact.full_clean()
         _save_unique(contact, {"email": "This school already has a contact with this email."})
     if partnership is not None:
-        PartnershipContact.objects.get_or_create(
-            partnership=partnership, contact=contact, defaults={"added_by": by}
-        )
+        link_contacts(partnership, [contact], by)
     return contact
 
 
@@ -308,10 +316,7 @@ def trial_phase_create(
     phase.save()
     if cohort:
         phase.cohort.set(cohort)
-        for contact in cohort:  # the cohort is part of the partnership
-            PartnershipContact.objects.get_or_create(
-                partnership=partnership, contact=contact, defaults={"added_by": by}
-            )
+        link_contacts(partnership, cohort, by)  # the cohort is part of the partnership
     SuccessCriterion.objects.bulk_create(
         SuccessCriterion(phase=phase, **criterion) for criterion in criteria or []
     )
@@ -334,10 +339,7 @@ def trial_phase_update(
     if cohort is not None:
         _check_cohort(phase.partnership, cohort)
         phase.cohort.set(cohort)
-        for contact in cohort:
-            PartnershipContact.objects.get_or_create(
-                partnership=phase.partnership, contact=contact, defaults={"added_by": by}
-            )
+        link_contacts(phase.partnership, cohort, by)
     # Criteria given here are added to the phase's; existing ones are never rewritten or
     # removed through the API (their evaluation would no longer match what they say).
     SuccessCriterion.objects.bulk_create(

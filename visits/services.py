@@ -12,8 +12,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Contact, Partnership, PartnershipContact, User
+from accounts.models import Contact, Membership, Partnership, User
 from accounts.scoping import scope_for
+from accounts.services import link_contacts
 
 from .models import FollowUpAction, ReadinessAssessment, ReadinessCheck, TimeEntry, Visit
 
@@ -33,10 +34,14 @@ def _require_staff(user: User, supplier_id: int) -> None:
 
 
 def _check_people(partnership: Partnership, attendees: list[User], contacts: list[Contact]) -> None:
-    strangers = [
-        u for u in attendees if scope_for(u).supplier_role(partnership.supplier_id) is None
-    ]
-    if strangers:
+    staff: set[int] = set()
+    if attendees:  # one query for all of them
+        staff = set(
+            Membership.objects.filter(
+                user__in=attendees, user__is_active=True, organisation_id=partnership.supplier_id
+            ).values_list("user_id", flat=True)
+        )
+    if any(u.pk not in staff for u in attendees):
         raise ValidationError({"attendees": "Attendees must be the supplier's own staff."})
     if any(c.school_id != partnership.school_id for c in contacts):
         raise ValidationError({"contacts": "Contacts must be staff of the school."})
@@ -77,13 +82,6 @@ def _check_overlaps(
         raise ValidationError({"attendees": ["Overlapping visit: " + p for p in problems]})
 
 
-def _link_contacts(partnership: Partnership, contacts: list[Contact], by: User) -> None:
-    for contact in contacts:
-        PartnershipContact.objects.get_or_create(
-            partnership=partnership, contact=contact, defaults={"added_by": by}
-        )
-
-
 @transaction.atomic
 def visit_create(
     *,
@@ -115,7 +113,7 @@ def visit_create(
     )
     visit.attendees.set(attendees)
     visit.contacts.set(contacts)
-    _link_contacts(partnership, contacts, by)
+    link_contacts(partnership, contacts, by)
     if kind == Visit.Kind.TECHNICAL_SURVEY:
         ReadinessAssessment.objects.create(visit=visit)
     return visit
@@ -153,7 +151,7 @@ def visit_update(
         visit.attendees.set(attendees)
     if contacts is not None:
         visit.contacts.set(contacts)
-        _link_contacts(visit.partnership, contacts, by)
+        link_contacts(visit.partnership, contacts, by)
     return visit
 
 
