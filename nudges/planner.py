@@ -92,8 +92,9 @@ def plan(*, now: datetime | None = None, rules: Iterable[NudgeRule] | None = Non
             "template"
         )
     created = 0
+    calendars: dict[int, WorkingCalendar] = {}  # read once per school for the whole run
     for rule in rules:
-        rows = _plan_rule(rule, now, horizon)
+        rows = _plan_rule(rule, now, horizon, calendars)
         if rows:
             before = Nudge.objects.filter(rule=rule).count()
             Nudge.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
@@ -116,13 +117,23 @@ def preview(rule: NudgeRule, *, now: datetime | None = None) -> list[Nudge]:
     )
 
 
-def _plan_rule(rule: NudgeRule, now: datetime, horizon: datetime) -> list[Nudge]:
+def _plan_rule(
+    rule: NudgeRule,
+    now: datetime,
+    horizon: datetime,
+    calendars: dict[int, WorkingCalendar] | None = None,
+) -> list[Nudge]:
+    """The rule's nudges due by ``horizon``. ``calendars`` (by school) is filled in as
+    needed and may be shared by the rules of one run."""
     partnerships = list(_partnerships(rule).select_related("school"))
     if not partnerships:
         return []
     ids = [p.pk for p in partnerships]
     today = timezone.localdate(now)
-    calendars = calendars_for_schools({p.school_id for p in partnerships})
+    calendars = {} if calendars is None else calendars
+    missing = {p.school_id for p in partnerships} - calendars.keys()
+    if missing:
+        calendars.update(calendars_for_schools(missing))
     audience = _Audience(rule, ids, today)
     rows: list[Nudge] = []
 
