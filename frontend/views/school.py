@@ -53,8 +53,12 @@ def _pick_school(request: HttpRequest) -> tuple[Organisation, list[Organisation]
     schools = list(_schools(request))
     if not schools:
         raise Http404
-    if request.GET.get("school"):
-        return get_visible(_schools(request), request.GET["school"]), schools
+    wanted = request.GET.get("school", "").strip()
+    if wanted:  # from the list just read: another school is a 404, like a missing one
+        school = next((x for x in schools if str(x.pk) == wanted), None)
+        if school is None:
+            raise Http404
+        return school, schools
     led = scope_for(request.user).lead_school_ids
     return next((s for s in schools if s.pk in led), schools[0]), schools
 
@@ -69,11 +73,15 @@ def _month_starts(today: date, months: int) -> list[date]:
     return out[::-1]
 
 
-def _period(now: datetime) -> Period:
-    """The last twelve months, this one included (the trend chart's span)."""
-    today = timezone.localdate(now)
-    starts = _month_starts(today, TREND_MONTHS)
-    return Period(starts[0], date(today.year + (today.month == 12), today.month % 12 + 1, 1))
+def _next_month(first: date) -> date:
+    return date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+
+
+def _trend(now: datetime) -> tuple[list[date], Period]:
+    """The last twelve months, this one included (the trend chart's span): their first
+    days, and the period they make."""
+    months = _month_starts(timezone.localdate(now), TREND_MONTHS)
+    return months, Period(months[0], _next_month(months[-1]))
 
 
 @dataclass
@@ -89,8 +97,12 @@ class Column:
 
     @property
     def onsite_behind(self) -> bool:
-        f = self.figures
-        return f["onsite_hours_delivered"] < f["onsite_hours_expected_by_now"]
+        return _behind(self.figures)
+
+
+def _behind(figures: dict[str, Any]) -> bool:
+    """On-site hours below what the agreement expects by this point of the term."""
+    return figures["onsite_hours_delivered"] < figures["onsite_hours_expected_by_now"]
 
 
 def _suppliers(user: Any, *row_lists: list[dict[str, Any]]) -> dict[int, Organisation]:
@@ -128,12 +140,11 @@ def scorecard(request: HttpRequest) -> HttpResponse:
     tickets behind it."""
     now = timezone.now()
     school, schools = _pick_school(request)
-    period = _period(now)
+    months, period = _trend(now)
     data = scorecard_figures(
         user=request.user, period=period, group=["supplier_id"], school_ids={school.pk}, now=now
     )
     columns = _columns(data["rows"], _suppliers(request.user, data["rows"]), period.start, school)
-    months = _month_starts(timezone.localdate(now), TREND_MONTHS)
     by_month = {(r["supplier_id"], r["month"]): r for r in data["monthly"]}
     trend = [(c, [by_month.get((c.supplier.pk, f"{m:%Y-%m}")) for m in months]) for c in columns]
     series = [
@@ -168,7 +179,8 @@ def _month(value: str) -> tuple[date, date] | None:
     """``YYYY-MM`` as its first day and the next month's (None for anything else)."""
     try:
         y, m = (int(x) for x in value.split("-"))
-        return date(y, m, 1), date(y + (m == 12), m % 12 + 1, 1)
+        first = date(y, m, 1)
+        return first, _next_month(first)
     except (ValueError, TypeError, OverflowError):
         return None
 
@@ -338,7 +350,7 @@ def trust(request: HttpRequest) -> HttpResponse:
     """Read-only: the suppliers across the trust's schools, then school by school."""
     s = scope_for(request.user)
     now = timezone.now()
-    period = _period(now)
+    _, period = _trend(now)
     trusts = Organisation.objects.visible_to(request.user).filter(id__in=s.trust_ids)
     schools = list(
         Organisation.objects.visible_to(request.user)
@@ -362,7 +374,7 @@ def trust(request: HttpRequest) -> HttpResponse:
     behind_at: dict[int, int] = defaultdict(int)
     for row in per_school["rows"]:
         by_school[row["school_id"]].append(row)
-        if row["onsite_hours_delivered"] < row["onsite_hours_expected_by_now"]:
+        if _behind(row):
             behind_at[row["supplier_id"]] += 1
     across = _columns(
         overall["rows"],
