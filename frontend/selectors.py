@@ -21,15 +21,20 @@ from visits.models import TimeEntry, Visit
 # --- The account manager's portfolio -------------------------------------------------------
 
 
-def portfolio_partnerships(user: Any, *, mine: bool, include_ended: bool) -> Any:
-    """The supplier's partnerships the user sees (optionally only those they manage)."""
-    s = scope_for(user)
-    qs = (
+def supplier_partnerships(user: Any) -> Any:
+    """The partnerships of the user's own supplier(s), by school name: the pages a
+    supplier's staff work in (a school user's visible partnerships are not theirs to run)."""
+    return (
         Partnership.objects.visible_to(user)
-        .filter(supplier_id__in=s.supplier_ids)
-        .select_related("school", "supplier", "account_manager")
+        .filter(supplier_id__in=scope_for(user).supplier_ids)
+        .select_related("school", "supplier")
         .order_by("school__name", "id")
     )
+
+
+def portfolio_partnerships(user: Any, *, mine: bool, include_ended: bool) -> Any:
+    """The supplier's partnerships the user sees (optionally only those they manage)."""
+    qs = supplier_partnerships(user).select_related("account_manager")
     if mine:
         qs = qs.filter(account_manager=user)
     if not include_ended:

@@ -38,6 +38,7 @@ from accounts.services import (
 
 from ..forms import DecidePhaseForm, EvaluatePhaseForm, PlanPhaseForm, add_service_errors
 from ..roles import SUPPLIER, get_visible, role_required
+from ..selectors import supplier_partnerships
 from .common import FORM_ERROR
 
 logger = logging.getLogger(__name__)
@@ -95,12 +96,7 @@ def phase_rows(user: User, partnership: Partnership) -> list[PhaseRow]:
 
 def _partnership(request: HttpRequest, pk: int) -> Partnership:
     """A partnership of the user's supplier, or 404."""
-    return get_visible(
-        Partnership.objects.visible_to(request.user)
-        .filter(supplier_id__in=scope_for(request.user).supplier_ids)
-        .select_related("school", "supplier"),
-        pk,
-    )
+    return get_visible(supplier_partnerships(request.user), pk)
 
 
 def _phase(request: HttpRequest, p: Partnership, phase_pk: int) -> TrialPhase:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -50,22 +50,12 @@ from ..forms import (
     add_service_errors,
 )
 from ..roles import SUPPLIER, get_visible, role_required
-from ..selectors import partnership_timeline, portfolio_partnerships
+from ..selectors import partnership_timeline, portfolio_partnerships, supplier_partnerships
 from .common import FORM_ERROR, is_htmx, page_or_partial
 from .phases import phase_rows
 
 PORTFOLIO_PAGE = 50
 QUEUE_PAGE = 25
-
-
-def _supplier_partnerships(request: HttpRequest) -> QuerySet[Partnership]:
-    s = scope_for(request.user)
-    return (
-        Partnership.objects.visible_to(request.user)
-        .filter(supplier_id__in=s.supplier_ids)
-        .select_related("school")
-        .order_by("school__name", "id")
-    )
 
 
 # --- Portfolio ------------------------------------------------------------------------------
@@ -163,7 +153,7 @@ def partnership_stage(request: HttpRequest, pk: int) -> HttpResponse:
 def _queue(request: HttpRequest) -> dict[str, Any]:
     """The filtered, paginated queue: a fixed number of queries whatever the page holds."""
     s = scope_for(request.user)
-    partnerships = list(_supplier_partnerships(request))
+    partnerships = list(supplier_partnerships(request.user))
     form = QueueFilterForm(request.GET or None, partnerships=partnerships, auto_id="filter_%s")
     tickets = (
         Ticket.objects.visible_to(request.user)
@@ -391,7 +381,7 @@ def _visits_context(request: HttpRequest, monday: date, plan_form: Any = None) -
                 "visits": [v for v in visits if timezone.localdate(v.starts_at) == day],
             }
         )
-    partnerships = _supplier_partnerships(request).exclude(stage=Stage.ENDED)
+    partnerships = supplier_partnerships(request.user).exclude(stage=Stage.ENDED)
     return {
         "days": days,
         "monday": monday,
@@ -420,7 +410,7 @@ def visits(request: HttpRequest) -> HttpResponse:
 @role_required(SUPPLIER)
 @require_POST
 def visit_plan(request: HttpRequest) -> HttpResponse:
-    partnerships = _supplier_partnerships(request).exclude(stage=Stage.ENDED)
+    partnerships = supplier_partnerships(request.user).exclude(stage=Stage.ENDED)
     form = PlanVisitForm(request.POST, partnerships=partnerships)
     monday = _week_start(request)
     if form.is_valid():
@@ -538,7 +528,7 @@ def _recipients(request: HttpRequest) -> list[tuple[str, str]]:
     """(partnership:contact, label) for everyone the supplier may nudge: the contacts
     linked to its visible partnerships."""
     links = (
-        PartnershipContact.objects.filter(partnership__in=_supplier_partnerships(request))
+        PartnershipContact.objects.filter(partnership__in=supplier_partnerships(request.user))
         .select_related("contact", "partnership__school")
         .order_by("partnership__school__name", "contact__last_name", "contact__first_name")
     )
@@ -619,7 +609,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
         )
     pid, cid = (int(x) for x in form.cleaned_data["recipient"].split(":"))
     partnership = get_visible(
-        _supplier_partnerships(request).select_related("supplier", "account_manager"), pid
+        supplier_partnerships(request.user).select_related("supplier", "account_manager"), pid
     )
     contact = get_visible(
         Contact.objects.visible_to(request.user).filter(partnerships=partnership), cid
