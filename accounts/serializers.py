@@ -25,6 +25,17 @@ from .scoping import scope_for
 from .services import trial_phase_warnings
 
 
+def own_supplier(user: Any, given: Organisation | None = None) -> Organisation:
+    """The supplier a write is for: the one given, else the user's only supplier (someone
+    on the staff of several must say which)."""
+    if given is not None:
+        return given
+    suppliers = sorted(scope_for(user).supplier_ids)
+    if len(suppliers) != 1:
+        raise serializers.ValidationError({"supplier": "Say which supplier."})
+    return Organisation.objects.get(pk=suppliers[0])
+
+
 class SupplierStaffField(serializers.PrimaryKeyRelatedField):
     """A colleague: any active member of one of the requesting user's suppliers."""
 
@@ -145,11 +156,7 @@ class ProductSerializer(serializers.ModelSerializer):
         if self.instance is not None and "supplier" in attrs:
             raise serializers.ValidationError({"supplier": "A product cannot change supplier."})
         if self.instance is None and "supplier" not in attrs:
-            user = self.context["request"].user
-            suppliers = sorted(scope_for(user).supplier_ids)
-            if len(suppliers) != 1:
-                raise serializers.ValidationError({"supplier": "Say which supplier."})
-            attrs["supplier"] = Organisation.objects.get(pk=suppliers[0])
+            attrs["supplier"] = own_supplier(self.context["request"].user)
         return attrs
 
 
@@ -222,10 +229,7 @@ class PartnershipSerializer(serializers.ModelSerializer):
                     )
                 attrs.pop(field, None)
         elif "supplier" not in attrs:
-            suppliers = sorted(scope_for(self.context["request"].user).supplier_ids)
-            if len(suppliers) != 1:
-                raise serializers.ValidationError({"supplier": "Say which supplier."})
-            attrs["supplier"] = Organisation.objects.get(pk=suppliers[0])
+            attrs["supplier"] = own_supplier(self.context["request"].user)
         return attrs
 
 

@@ -11,8 +11,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Organisation, PartnershipContact
+from accounts.models import PartnershipContact
 from accounts.scoping import scope_for
+from accounts.serializers import own_supplier
 from partnership_crm.api import ScopedModelViewSet
 
 from . import planner, services, templating
@@ -35,15 +36,6 @@ ERRORS = {
 }
 
 
-def _own_supplier(request: Request, given: Organisation | None) -> Organisation:
-    if given is not None:
-        return given
-    ids = sorted(scope_for(request.user).supplier_ids)
-    if len(ids) != 1:
-        raise serializers.ValidationError({"supplier": "Say which supplier."})
-    return Organisation.objects.get(pk=ids[0])
-
-
 class NudgeTemplateViewSet(ScopedModelViewSet):
     """A supplier's nudge wording, with {{ placeholders }} from a fixed list."""
 
@@ -60,7 +52,7 @@ class NudgeTemplateViewSet(ScopedModelViewSet):
         s = self.get_serializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = dict(s.validated_data)
-        supplier = _own_supplier(request, data.pop("supplier", None))
+        supplier = own_supplier(request.user, data.pop("supplier", None))
         template = services.template_save(by=request.user, supplier=supplier, **data)
         return Response(self.get_serializer(template).data, status=status.HTTP_201_CREATED)
 
@@ -137,7 +129,7 @@ class NudgeRuleViewSet(ScopedModelViewSet):
         s = self.get_serializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = dict(s.validated_data)
-        supplier = _own_supplier(request, data.pop("supplier", None))
+        supplier = own_supplier(request.user, data.pop("supplier", None))
         rule = services.rule_save(by=request.user, supplier=supplier, **data)
         return Response(self.get_serializer(rule).data, status=status.HTTP_201_CREATED)
 
