@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 from django.db import transaction
@@ -26,25 +25,14 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from .models import ClosureDay, Organisation, Term
-from .working_time import LONDON, WorkingCalendar
+from .working_time import WorkingCalendar, zone
 
 logger = logging.getLogger(__name__)
 
 # --- Calendars ---------------------------------------------------------------------------
 
 
-def _zone(name: str, school_id: int | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        # Every school the product serves is in the UK, so London is right for any of
-        # them; a typo in the field must not take down every SLA page for the school.
-        logger.warning("School %s has unknown timezone %r; using Europe/London", school_id, name)
-        return LONDON
-
-
 def _build(
-    school_id: int | None,
     tz_name: str,
     day_starts: time,
     day_ends: time,
@@ -52,7 +40,7 @@ def _build(
     terms: Iterable[tuple[date, date]],
 ) -> WorkingCalendar:
     return WorkingCalendar(
-        tz=_zone(tz_name, school_id),
+        tz=zone(tz_name),
         day_starts=day_starts,
         day_ends=day_ends,
         closure_dates=frozenset(closures),
@@ -72,7 +60,7 @@ def calendar_for_school(school: Organisation) -> WorkingCalendar:
         terms: Iterable[tuple[date, date]] = [(t.starts_on, t.ends_on) for t in school.terms.all()]
     else:
         terms = Term.objects.filter(school=school).values_list("starts_on", "ends_on")
-    return _build(school.pk, school.timezone, school.day_starts, school.day_ends, closures, terms)
+    return _build(school.timezone, school.day_starts, school.day_ends, closures, terms)
 
 
 def calendars_for_schools(
@@ -104,7 +92,7 @@ def calendars_for_schools(
         "pk", "timezone", "day_starts", "day_ends"
     )
     return {
-        pk: _build(pk, tz_name, starts, ends, closures.get(pk, ()), terms.get(pk, ()))
+        pk: _build(tz_name, starts, ends, closures.get(pk, ()), terms.get(pk, ()))
         for pk, tz_name, starts, ends in schools
     }
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import time
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from .querysets import (
     ProductQuerySet,
     TrialPhaseQuerySet,
 )
+from .working_time import zone
 
 urn_validator = RegexValidator(r"^\d{6}$", "A URN is the school's 6-digit Unique Reference Number.")
 
@@ -142,6 +144,11 @@ class Organisation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.urn})" if self.urn else self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The school's time zone (London when the field is empty or not a zone)."""
+        return zone(self.timezone)
 
     def clean(self) -> None:
         if self.kind == self.Kind.SCHOOL and not self.urn:

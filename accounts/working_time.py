@@ -28,17 +28,31 @@ Conventions, fixed here so that every caller agrees:
 
 from __future__ import annotations
 
+import logging
 import operator
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
 LONDON = ZoneInfo("Europe/London")
+logger = logging.getLogger(__name__)
+
+
+def zone(name: str) -> ZoneInfo:
+    """A school's time zone by name. Every school served is in the UK, so an empty or
+    unknown name (a typo in the admin) means London: it must not take down the SLA
+    clock, the nudge dispatcher or a page for the school."""
+    try:
+        return ZoneInfo(name) if name else LONDON
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("Unknown time zone %r; using Europe/London", name)
+        return LONDON
+
 
 # A calendar with no working day in this many consecutive days is broken (every date
 # closed, or a window of zero length); stop rather than loop for ever.

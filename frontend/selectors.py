@@ -68,7 +68,7 @@ def partnership_timeline(partnership: Partnership, *, user: Any) -> list[Event]:
     tickets, time entries and nudges, newest first."""
     from django.urls import reverse
 
-    tz = ZoneInfo(partnership.school.timezone or "Europe/London")
+    tz = partnership.school.zone
     events: list[Event] = []
     n = TIMELINE_LIMIT
 

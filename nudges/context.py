@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
@@ -77,7 +76,7 @@ def values_for(nudges: Iterable[Nudge], today: date | None = None) -> dict[int, 
         phase = phases.get(p.pk)
         visit = next_visits.get(p.pk)
         am_name = am.get_full_name() if am else n.supplier.name
-        tz = ZoneInfo(n.school.timezone)
+        tz = n.school.zone
         out[n.pk] = {
             "first_name": c.first_name,
             "last_name": c.last_name,

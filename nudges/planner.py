@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Max, QuerySet
@@ -235,7 +234,7 @@ def _cadence(
     cal: WorkingCalendar, opens: time, start: datetime, now: datetime, horizon: datetime, every: int
 ) -> list[tuple[datetime, str]]:
     """(due, key) for each N-th school week from the rule's first week, within the horizon."""
-    tz = ZoneInfo(str(cal.tz))
+    tz = cal.tz
     first_monday = start.astimezone(tz).date() - timedelta(days=start.astimezone(tz).weekday())
     out = []
     school_week = 0

@@ -37,7 +37,6 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -144,17 +143,8 @@ def feed_visits(owner: Any, now: datetime) -> QuerySet[Visit]:
     )
 
 
-def _zone(name: str, cache: dict[str, ZoneInfo]) -> ZoneInfo:
-    if name not in cache:
-        try:
-            cache[name] = ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            cache[name] = ZoneInfo(DEFAULT_TZ)
-    return cache[name]
-
-
-def _event(visit: Visit, host: str, zones: dict[str, ZoneInfo]) -> Event:
-    tz = _zone(visit.school.timezone, zones)
+def _event(visit: Visit, host: str) -> Event:
+    tz = visit.school.zone
     cancelled = visit.status in (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
     summary = f"{visit.get_kind_display()}: {visit.school.name} ({visit.supplier.name})"
     if cancelled:
@@ -198,9 +188,8 @@ def build_calendar(visits: list[Visit], now: datetime) -> bytes:
     # How often clients should refresh (RFC 7986; X-PUBLISHED-TTL for Outlook).
     cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
-    zones: dict[str, ZoneInfo] = {}
     for visit in visits:
-        cal.add_component(_event(visit, host, zones))
+        cal.add_component(_event(visit, host))
     cal.add_missing_timezones(
         first_date=date((now - WINDOW_BACK).year - 1, 1, 1),
         last_date=date((now + WINDOW_AHEAD).year + 2, 1, 1),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -73,7 +72,7 @@ def _check_overlaps(
     problems = []
     for clash in clashes:
         busy = sorted(str(u) for u in clash.attendees.all() if u in attendees)
-        tz = ZoneInfo(clash.school.timezone)
+        tz = clash.school.zone
         problems.append(
             f"{', '.join(busy)} already at {clash.school.name} "
             f"({clash.starts_at.astimezone(tz):%a %d %b %H:%M}–{clash.ends_at.astimezone(tz):%H:%M})."
@@ -184,7 +183,7 @@ def visit_complete(
     if record_time:
         attendees = list(visit.attendees.all())
         worker = by if by in attendees or not attendees else attendees[0]
-        local_day = visit.starts_at.astimezone(ZoneInfo(visit.school.timezone)).date()
+        local_day = visit.starts_at.astimezone(visit.school.zone).date()
         entry = TimeEntry(
             partnership_id=visit.partnership_id,
             supplier_id=visit.supplier_id,

@@ -80,6 +80,7 @@ def test_an_unknown_timezone_falls_back_to_london_with_a_warning(
     school = SchoolFactory(timezone="Europe/Lodnon")
     assert calendar_for_school(school).tz == LONDON
     assert "Europe/Lodnon" in caplog.text
+    assert school.zone == LONDON  # the same fallback for pages, visits, nudges and feeds
 
 
 def test_a_calendar_takes_two_queries_and_none_when_prefetched() -> None:

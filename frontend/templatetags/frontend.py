@@ -6,13 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django import template
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.scoping import scope_for
+from accounts.working_time import zone
 
 from ..roles import nav_for
 
@@ -44,10 +43,7 @@ def local(value: datetime | None, tz_name: str = "Europe/London") -> datetime | 
     """A stored (UTC) time in a school's time zone."""
     if value is None:
         return None
-    try:
-        return value.astimezone(ZoneInfo(tz_name or "Europe/London"))
-    except (ValueError, KeyError):
-        return timezone.localtime(value)
+    return value.astimezone(zone(tz_name))
 
 
 @register.filter

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -416,7 +415,7 @@ def visit_plan(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         p = d["partnership"]
-        tz = ZoneInfo(p.school.timezone or "Europe/London")
+        tz = p.school.zone
         starts = datetime.combine(d["day"], d["starts"], tzinfo=tz)
         ends = datetime.combine(d["day"], d["ends"], tzinfo=tz)
         try:
