@@ -101,13 +101,12 @@ def portfolio(
         last=Max("ends_at", filter=Q(status="completed")),
         next=Min("starts_at", filter=Q(status="planned", starts_at__gte=now)),
     )
-    next_nudges = _group(
-        Nudge.objects.visible_to(user).filter(partnership_id__in=ids, status="scheduled"),
-        next=Min("next_attempt_at"),
-    )
-    last_nudges = _group(
-        Nudge.objects.visible_to(user).filter(partnership_id__in=ids, status="sent"),
-        last=Max("sent_at"),
+    nudges = _group(
+        Nudge.objects.visible_to(user).filter(
+            partnership_id__in=ids, status__in=["scheduled", "sent"]
+        ),
+        next=Min("next_attempt_at", filter=Q(status="scheduled")),
+        last=Max("sent_at", filter=Q(status="sent")),
     )
     overdue_actions = {
         r["assessment__visit__partnership_id"]: r["n"]
@@ -162,7 +161,7 @@ def portfolio(
         h.lose(min(10 * overdue, 20), f"{overdue} readiness action(s) overdue")
         if p.pk in stalled:
             h.lose(15, "a trial phase ended over two weeks ago with no decision")
-        contacts = [d for d in (v.get("last"), last_nudges.get(p.pk, {}).get("last")) if d]
+        contacts = [d for d in (v.get("last"), nudges.get(p.pk, {}).get("last")) if d]
         last_contact = max(contacts) if contacts else None
         if (last_contact or p.created_at) < now - timedelta(days=30):
             h.lose(10, "no contact for over 30 days")
@@ -179,7 +178,7 @@ def portfolio(
                 else None,
                 last_visit=v.get("last"),
                 next_visit=v.get("next"),
-                next_nudge=next_nudges.get(p.pk, {}).get("next"),
+                next_nudge=nudges.get(p.pk, {}).get("next"),
                 last_contact=last_contact,
                 onsite=o,
             )

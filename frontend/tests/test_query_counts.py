@@ -65,10 +65,10 @@ def test_portfolio_queries_do_not_grow_with_partnerships(world, login):
     assert many == few, (few, many)
     # session, user, memberships (scope), count, page of partnerships (5); the API's
     # portfolio for that page (reports/portfolio.py): open tickets, recent ratings, visits,
-    # next and last nudges, overdue actions, stalled phases, opt-outs, links (9); on-site
+    # nudges (next and last), overdue actions, stalled phases, opt-outs, links (8); on-site
     # hours this term (visits.hours.onsite_summaries): calendars (3), terms, minutes,
     # planned (6)
-    assert few == 5 + 9 + 6
+    assert few == 5 + 8 + 6
 
 
 def test_the_queue_queries_do_not_grow_with_tickets(world, login):
