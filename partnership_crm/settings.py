@@ -37,7 +37,8 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Links in emails. Under `make run` it follows PORT, so links land on the running server.
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -335,3 +336,6 @@ NUDGE_STALE_CLAIM_SECONDS = env_int("NUDGE_STALE_CLAIM_SECONDS", 300)
 # How long a nudge whose request timed out waits for SendGrid's events before a resend.
 NUDGE_SETTLE_SECONDS = env_int("NUDGE_SETTLE_SECONDS", 3600)
 NUDGE_PLAN_HORIZON_DAYS = env_int("NUDGE_PLAN_HORIZON_DAYS", 14)
+# The school side may reopen a resolved ticket for this many days after it was resolved;
+# after that, coming back about it files a new ticket linked to the old one.
+TICKET_REOPEN_WINDOW_DAYS = env_int("TICKET_REOPEN_WINDOW_DAYS", 14)

@@ -101,6 +101,11 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     resolution_breached = models.BooleanField(default=False)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    # Filed when the school came back about a ticket resolved longer ago than the reopen
+    # window (settings.TICKET_REOPEN_WINDOW_DAYS): the new ticket points at the old one.
+    follow_up_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups"
+    )
 
     rating = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
@@ -190,13 +195,24 @@ class Ticket(models.Model):
 
 
 class TicketMessage(models.Model):
+    class Channel(models.TextChoices):
+        PAGE = "page", "Page"
+        API = "api", "API"
+        EMAIL = "email", "Email"
+
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField(max_length=20_000)
     # Internal notes are for the supplier's staff only: never shown, counted, exported,
     # searched or emailed to school users.
     is_internal = models.BooleanField(default=False)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PAGE)
+    # The school's reason for reopening the ticket was this message.
+    reopened = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # A school message is emailed to the supplier's assignee (else the account manager)
+    # once: this is the claim (see tickets.notifications.send_supplier_notification).
+    supplier_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TicketMessageQuerySet.as_manager()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import Ticket, TicketMessage
@@ -32,7 +33,8 @@ def send_raiser_notification(*, ticket_id: int, kind: str) -> bool:
 
 
 def _compose(ticket: Ticket, kind: str) -> tuple[str, str]:
-    url = f"{settings.SITE_URL}/tickets/{ticket.pk}/"
+    # The raiser is school staff: their page, not the supplier's queue.
+    url = f"{settings.SITE_URL}{reverse('my-ticket', args=[ticket.pk])}"
     name = ticket.raised_by.get_short_name()
     if kind == "first_response":
         reply = (
@@ -55,3 +57,32 @@ def _compose(ticket: Ticket, kind: str) -> tuple[str, str]:
         f'"{ticket.subject}".\n\nWhat they did: {ticket.get_outcome_display()}{reason}\n'
         f"If it is not sorted, reopen it; if it is, tell them how they did (1 to 5): {url}\n",
     )
+
+
+def send_supplier_notification(*, message_id: int) -> bool:
+    """Email the ticket's assignee (else the partnership's account manager) that the school
+    replied or reopened it: claimed once per message, sent after the message committed."""
+    with transaction.atomic():
+        claimed = TicketMessage.objects.filter(
+            pk=message_id, supplier_notified_at__isnull=True, is_internal=False
+        ).update(supplier_notified_at=timezone.now())
+        if claimed != 1:
+            return False
+        message = TicketMessage.objects.select_related(
+            "author", "ticket__assignee", "ticket__school", "ticket__partnership__account_manager"
+        ).get(pk=message_id)
+        ticket = message.ticket
+        to = ticket.assignee if ticket.assignee and ticket.assignee.is_active else None
+        to = to or ticket.partnership.account_manager
+        if to is None or not to.email:
+            return False
+        url = f"{settings.SITE_URL}{reverse('ticket', args=[ticket.pk])}"
+        what = "reopened" if message.reopened else "replied to"
+        subject = f"{'Reopened' if message.reopened else 'Reply'}: {ticket.subject}"
+        body = (
+            f"Hello {to.get_short_name()},\n\n{message.author.get_full_name()} at "
+            f'{ticket.school.name} has {what} "{ticket.subject}" (#{ticket.pk}):\n\n'
+            f"{message.body}\n\nOpen it in the queue: {url}\n"
+        )
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to.email])
+    return True

@@ -102,8 +102,27 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TicketMessage
-        fields = ["id", "author", "author_name", "body", "is_internal", "created_at"]
-        read_only_fields = ["author", "created_at"]
+        fields = [
+            "id",
+            "author",
+            "author_name",
+            "body",
+            "is_internal",
+            "channel",
+            "reopened",
+            "reopen",
+            "created_at",
+        ]
+        read_only_fields = ["author", "channel", "reopened", "created_at"]
+
+    reopen = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Required from the school side on a resolved or closed ticket: whether "
+        "this message reopens it.",
+    )
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -118,6 +137,12 @@ class TicketTransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     outcome = serializers.ChoiceField(choices=Ticket.Outcome.choices, required=False)
     outcome_reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        help_text="The school's reason for reopening a resolved ticket (required then).",
+    )
 
 
 class RatingSerializer(serializers.Serializer):

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -59,6 +61,29 @@ def _enqueue_notification(ticket_id: int, kind: str) -> None:
             ticket_id,
             exc_info=True,
         )
+
+
+def _notify_supplier(message_id: int) -> None:
+    transaction.on_commit(partial(_enqueue_supplier_notification, message_id))
+
+
+def _enqueue_supplier_notification(message_id: int) -> None:
+    from .tasks import notify_supplier
+
+    try:
+        notify_supplier.delay(message_id)
+    except Exception:
+        logger.warning(
+            "could not queue the supplier email for message %s; the sweeper will",
+            message_id,
+            exc_info=True,
+        )
+
+
+def reopen_window_open(ticket: Ticket, now: Any) -> bool:
+    """May the school still reopen this resolved ticket, or is it time for a follow-up?"""
+    resolved = ticket.resolved_at or ticket.closed_at or ticket.updated_at
+    return now - resolved <= timedelta(days=settings.TICKET_REOPEN_WINDOW_DAYS)
 
 
 def _locked(ticket: Ticket) -> Ticket:
@@ -147,8 +172,17 @@ def ticket_create(
 
 @transaction.atomic
 def ticket_post_message(
-    *, ticket: Ticket, by: User, body: str, is_internal: bool = False
+    *,
+    ticket: Ticket,
+    by: User,
+    body: str,
+    is_internal: bool = False,
+    channel: str = TicketMessage.Channel.PAGE,
+    reopen: bool | None = None,
 ) -> TicketMessage:
+    """A message on the ticket. The school side writing on a resolved or closed ticket must
+    say whether it reopens it (``reopen``): a message is never silently kept on a ticket
+    the supplier no longer looks at."""
     supplier_side = _is_supplier_side(by, ticket)
     if not supplier_side:
         if is_internal:
@@ -160,9 +194,37 @@ def ticket_post_message(
         raise ValidationError({"body": "Write a message."})
     ticket = _locked(ticket)
     now = timezone.now()
+    if not supplier_side and ticket.status in (Status.RESOLVED, Status.CLOSED):
+        if reopen is None:
+            raise ValidationError(
+                {
+                    "reopen": "This ticket is resolved. Say whether your message reopens it "
+                    "(reopen: true) or is only a note (reopen: false)."
+                }
+            )
+        if reopen:
+            if not reopen_window_open(ticket, now):
+                raise ValidationError(
+                    {
+                        "reopen": f"It was resolved more than "
+                        f"{settings.TICKET_REOPEN_WINDOW_DAYS} days ago: file a follow-up "
+                        "(reopen it with a reason) instead."
+                    }
+                )
+            ticket_transition(
+                ticket=ticket, by=by, status=Status.IN_PROGRESS, reason=body, channel=channel
+            )
+            return TicketMessage.objects.filter(ticket=ticket, reopened=True).latest("id")
     message = TicketMessage.objects.create(
-        ticket=ticket, author=by, body=body, is_internal=is_internal, created_at=now
+        ticket=ticket,
+        author=by,
+        body=body,
+        is_internal=is_internal,
+        channel=channel,
+        created_at=now,
     )
+    if not supplier_side and not is_internal:
+        _notify_supplier(message.pk)
     fields: list[str] = []
     if not is_internal:
         ticket.search_document = f"{ticket.search_document}\n{body}"
@@ -188,7 +250,12 @@ def ticket_transition(
     status: str,
     outcome: str = "",
     outcome_reason: str = "",
+    reason: str = "",
+    channel: str = TicketMessage.Channel.PAGE,
 ) -> Ticket:
+    """Move the ticket. The school side reopening a resolved ticket gives a ``reason``
+    (posted as its message); past the reopen window a follow-up ticket is filed instead,
+    and that new ticket is what is returned."""
     supplier_side = _is_supplier_side(by, ticket)
     if not supplier_side and not _is_school_actor(by, ticket):
         raise PermissionDenied("You may read this ticket but not change it.")
@@ -199,6 +266,23 @@ def ticket_transition(
             f"A ticket that is '{ticket.status}' cannot move to '{status}'.", allowed
         )
     now = timezone.now()
+    school_reopen = not supplier_side and is_reopen(ticket.status, status)
+    if school_reopen:
+        reason = reason.strip()
+        if not reason:
+            raise ValidationError({"reason": "Say what is still wrong, so they can act on it."})
+        if not reopen_window_open(ticket, now):
+            return _follow_up(ticket, by, reason)
+        message = TicketMessage.objects.create(
+            ticket=ticket,
+            author=by,
+            body=reason,
+            channel=channel,
+            reopened=True,
+            created_at=now,
+        )
+        ticket.search_document = f"{ticket.search_document}\n{reason}"
+        _notify_supplier(message.pk)
     cal = calendar_for_school(ticket.school)
     from_status = ticket.status
     fields = ["status", *sla.FIELDS]
@@ -242,8 +326,28 @@ def ticket_transition(
     _event(ticket, TicketEvent.Kind.STATUS, by, now, from_status, status)
     if supplier_side:
         fields += _record_first_response(ticket, by, now, cal)
+    if school_reopen:
+        fields.append("search_document")
     ticket.save(update_fields=[*fields, "updated_at"])
     return ticket
+
+
+def _follow_up(ticket: Ticket, by: User, reason: str) -> Ticket:
+    """The school came back about a ticket resolved too long ago to reopen: a new ticket,
+    linked to the old one, with the reason as its description."""
+    subject = f"Follow-up: {ticket.subject}"[:200]
+    new, _ = ticket_create(
+        by=by,
+        partnership=ticket.partnership,
+        subject=subject,
+        description=reason,
+        category=ticket.category,
+        priority=ticket.priority,
+        product=ticket.product,
+    )
+    new.follow_up_of = ticket
+    new.save(update_fields=["follow_up_of"])
+    return new
 
 
 @transaction.atomic

@@ -1,10 +1,11 @@
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import models
 from django.utils import timezone
 
-from .models import Ticket
-from .notifications import send_raiser_notification
+from .models import Ticket, TicketMessage
+from .notifications import send_raiser_notification, send_supplier_notification
 
 
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -35,4 +36,23 @@ def sweep_notifications() -> int:
         ]:
             notify_raiser.delay(ticket_id, kind)
             queued += 1
+    school_messages = TicketMessage.objects.filter(
+        created_at__gte=since,
+        created_at__lte=cutoff,
+        supplier_notified_at__isnull=True,
+        is_internal=False,
+    )
+    for message_id in (
+        school_messages.filter(author__memberships__organisation_id=models.F("ticket__school_id"))
+        .values_list("id", flat=True)
+        .distinct()[:500]
+    ):
+        notify_supplier.delay(message_id)
+        queued += 1
     return queued
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def notify_supplier(message_id: int) -> None:
+    """Email the supplier's assignee (else the account manager) about a school message."""
+    send_supplier_notification(message_id=message_id)

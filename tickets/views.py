@@ -165,7 +165,12 @@ class TicketViewSet(ScopedModelViewSet):
         ticket = self.get_object()
         s = TicketTransitionSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        services.ticket_transition(ticket=ticket, by=request.user, **s.validated_data)
+        result = services.ticket_transition(
+            ticket=ticket, by=request.user, channel="api", **s.validated_data
+        )
+        # Past the reopen window the school's reopen files a linked follow-up ticket.
+        if result.pk != ticket.pk:
+            return self._detail(result.pk, status.HTTP_201_CREATED)
         return self._detail(ticket.pk)
 
     @extend_schema(request=RatingSerializer, responses={200: TicketDetailSerializer, **ERRORS})
@@ -295,6 +300,6 @@ class TicketMessageViewSet(ScopedModelViewSet):
         s = self.get_serializer(data=request.data)
         s.is_valid(raise_exception=True)
         message = services.ticket_post_message(
-            ticket=self.parents["ticket_pk"], by=request.user, **s.validated_data
+            ticket=self.parents["ticket_pk"], by=request.user, channel="api", **s.validated_data
         )
         return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
