@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.conf import settings
 from django.core import mail
@@ -13,8 +14,6 @@ from django.utils import timezone
 
 from tickets.models import Status, Ticket, TicketMessage
 from tickets.services import ticket_post_message, ticket_transition
-
-import pytest
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +85,7 @@ def test_a_teacher_reopens_a_resolved_ticket_from_its_page_and_the_am_is_told_on
     from tickets.notifications import send_supplier_notification
 
     assert send_supplier_notification(message_id=reason.pk) is False
-    page = login("s1_am").get(f"/tickets/?status=open").content.decode()
+    page = login("s1_am").get("/tickets/?status=open").content.decode()
     assert ticket.subject in page
 
 

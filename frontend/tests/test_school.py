@@ -209,7 +209,9 @@ def test_late_resolved_and_reopened_drill_downs_hold_the_counted_tickets(world, 
     resolved = ticket_transition(
         ticket=world.t_a1, by=world.s1_am, status="resolved", outcome="fixed"
     )
-    ticket_transition(ticket=resolved, by=world.a_teacher, status="in_progress")  # reopened
+    ticket_transition(
+        ticket=resolved, by=world.a_teacher, status="in_progress", reason="Not fixed"
+    )  # reopened
     client = login("a_lead")
     html = client.get("/school/scorecard/").content.decode().replace("&amp;", "&")
     late = re.findall(r'href="(/school/tickets/\?[^"]*first_response=late)"', html)

@@ -187,9 +187,12 @@ def test_the_whole_life_of_a_ticket(world: Any, django_capture_on_commit_callbac
         assert resolved.status_code == 200
     assert [m.subject for m in mail.outbox] == [
         "Acme Learning has responded: Login loops",
+        # The teacher's answer reaches the account manager (nobody is assigned).
+        "Reply: Login loops",
         "Resolved: Login loops",
     ]
-    assert "Training given" in mail.outbox[1].body
+    assert mail.outbox[1].to == [world.s1_am.email]
+    assert "Training given" in mail.outbox[2].body
     rated = world.client("a_teacher").post(
         f"/api/v1/tickets/{ticket_id}/rate/", {"rating": 4, "comment": "Quick"}
     )
@@ -223,7 +226,9 @@ def test_only_the_raiser_rates_and_only_once_resolved(world: Any) -> None:
 def test_the_raiser_reopens_a_ticket_that_was_not_really_fixed(world: Any) -> None:
     ticket_id = _file(world).json()["id"]
     _move(world, "s1_am", ticket_id, "resolved", outcome="workaround")
-    reopened = _move(world, "a_teacher", ticket_id, "in_progress")
+    refused = _move(world, "a_teacher", ticket_id, "in_progress")
+    assert refused.status_code == 400 and "reason" in refused.json()
+    reopened = _move(world, "a_teacher", ticket_id, "in_progress", reason="Still loops")
     assert reopened.status_code == 200
     body = reopened.json()
     assert body["status"] == "in_progress" and body["outcome"] == "" and body["reopen_count"] == 1
