@@ -50,13 +50,17 @@ def _notify(ticket_id: int, kind: str) -> None:
 def _enqueue_notification(ticket_id: int, kind: str) -> None:
     """After commit. If the broker is down the request still succeeds: the sweeper
     (tickets.tasks.sweep_notifications) finds the unsent email from the database."""
-    from .tasks import notify_raiser
+    from .tasks import notify_raiser, notify_supplier
 
     try:
-        notify_raiser.delay(ticket_id, kind)
+        # "supplier": ``ticket_id`` is the school message to tell the supplier about.
+        if kind == "supplier":
+            notify_supplier.delay(ticket_id)
+        else:
+            notify_raiser.delay(ticket_id, kind)
     except Exception:
         logger.warning(
-            "could not queue %s email for ticket %s; the sweeper will",
+            "could not queue %s email for %s; the sweeper will",
             kind,
             ticket_id,
             exc_info=True,
@@ -64,20 +68,7 @@ def _enqueue_notification(ticket_id: int, kind: str) -> None:
 
 
 def _notify_supplier(message_id: int) -> None:
-    transaction.on_commit(partial(_enqueue_supplier_notification, message_id))
-
-
-def _enqueue_supplier_notification(message_id: int) -> None:
-    from .tasks import notify_supplier
-
-    try:
-        notify_supplier.delay(message_id)
-    except Exception:
-        logger.warning(
-            "could not queue the supplier email for message %s; the sweeper will",
-            message_id,
-            exc_info=True,
-        )
+    transaction.on_commit(partial(_enqueue_notification, message_id, "supplier"))
 
 
 def reopen_window_open(ticket: Ticket, now: Any) -> bool:

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Partnership, Stage
@@ -151,42 +150,30 @@ def rate(request: HttpRequest, pk: int) -> HttpResponse:
 def school_reply(request: HttpRequest, pk: int) -> HttpResponse:
     ticket = _school_ticket(request, pk)
     form = SchoolReplyForm(request.POST)
-    reopen = request.POST.get("reopen") == "1"
-    if (
-        form.is_valid()
-        and reopen
-        and ticket.status in ("resolved", "closed")
-        and not ticket_services.reopen_window_open(ticket, timezone.now())
-    ):
-        # Too long after it was resolved to reopen: a new ticket, linked to this one.
+    reopen = {"1": True, "0": False}.get(request.POST.get("reopen", ""))
+    if form.is_valid():
+        body = form.cleaned_data["body"]
         try:
-            new = ticket_services.ticket_transition(
-                ticket=ticket,
-                by=request.user,
-                status="in_progress",
-                reason=form.cleaned_data["body"],
-            )
+            if reopen and ticket.status in ("resolved", "closed"):
+                # The service reopens it, or past the window files a linked follow-up.
+                result = ticket_services.ticket_transition(
+                    ticket=ticket, by=request.user, status="in_progress", reason=body
+                )
+            else:
+                ticket_services.ticket_post_message(
+                    ticket=ticket, by=request.user, body=body, reopen=reopen
+                )
+                result = ticket
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, "It was resolved a while ago, so this is a new ticket.")
-            return redirect("my-ticket", pk=new.pk)
-    elif form.is_valid():
-        try:
-            message = ticket_services.ticket_post_message(
-                ticket=ticket,
-                by=request.user,
-                body=form.cleaned_data["body"],
-                # On a resolved ticket the form asks: reopen it, or only add a note?
-                reopen={"1": True, "0": False}.get(request.POST.get("reopen", "")),
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(
-                request,
-                "Reopened: the supplier has been told." if message.reopened else "Reply sent.",
-            )
-            return redirect("my-ticket", pk=ticket.pk)
+            if result.pk != ticket.pk:
+                note = "It was resolved a while ago, so this is a new ticket."
+            elif reopen and ticket.status in ("resolved", "closed"):
+                note = "Reopened: the supplier has been told."
+            else:
+                note = "Reply sent."
+            messages.success(request, note)
+            return redirect("my-ticket", pk=result.pk)
     context = _school_ticket_context(request, ticket, reply_form=form)
     return render(request, "frontend/teacher/ticket.html", context, status=FORM_ERROR)
