@@ -24,10 +24,12 @@ from django.utils import timezone
 
 from accounts.calendars import calendars_for_schools
 from accounts.models import Contact
+from partnership_crm.reply_tokens import reply_address
 
 from . import templating
 from .context import values_for
 from .models import Nudge, OptOut, Suppression
+from .replies import STOPPED_REASON, active_stops
 from .sendgrid import BatchSender, OutgoingEmail, Sender, default_sender
 
 logger = logging.getLogger(__name__)
@@ -156,6 +158,7 @@ def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: Dispat
                     text=rendered.text,
                     html=rendered.html,
                     unsubscribe_url=values[n.pk]["unsubscribe_url"],
+                    reply_to=reply_address("nudge", n.pk, n.contact_id),
                 )
             )
         # Committed before any HTTP request: what we are about to send, and that we tried.
@@ -209,6 +212,7 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
     opted = set(
         OptOut.objects.filter(contact_id__in=contact_ids).values_list("contact_id", "supplier_id")
     )
+    replied = active_stops(contact_ids)
     suppressed = set(
         Suppression.objects.filter(email__in={n.contact.email.lower() for n in batch}).values_list(
             "email", flat=True
@@ -240,6 +244,9 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
             continue
         if (n.contact_id, None) in opted or (n.contact_id, n.supplier_id) in opted:
             skip["the contact has opted out (or their school stopped these emails)"].append(n.pk)
+            continue
+        if n.rule_id is not None and (n.contact_id, n.rule_id) in replied:
+            skip[STOPPED_REASON].append(n.pk)
             continue
         if not n.contact.email or n.contact.email.lower() in suppressed:
             skip["the address bounced, was blocked or reported spam"].append(n.pk)
@@ -286,7 +293,9 @@ def render_nudge(n: Nudge, values: dict[str, str]) -> templating.Rendered:
 
 
 def _sender_for(n: Nudge) -> Sender:
-    """From the account manager by name, through our sending address; replies go to them."""
+    """From the account manager by name, through our sending address. Each email replies
+    to its own reply+token address (the inbound app tells the account manager); without
+    INBOUND_DOMAIN, replies go to the account manager directly."""
     am = n.partnership.account_manager
     name = f"{am.get_full_name()} ({n.supplier.name})" if am else n.supplier.name
     return Sender(

@@ -7,7 +7,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .querysets import NudgeQuerySet, NudgeRuleQuerySet, NudgeTemplateQuerySet, OptOutQuerySet
+from .querysets import (
+    NudgeQuerySet,
+    NudgeReplyQuerySet,
+    NudgeRuleQuerySet,
+    NudgeTemplateQuerySet,
+    OptOutQuerySet,
+)
 
 
 class NudgeTemplate(models.Model):
@@ -275,3 +281,54 @@ class Suppression(models.Model):
 
 def new_claim_token() -> uuid.UUID:
     return uuid.uuid4()
+
+
+class NudgeReply(models.Model):
+    """A contact's answer to a nudge by email (recorded by the inbound app). A person's
+    reply stops that rule's nudges to them until the account manager resumes it (HubSpot
+    Sequences' unenrol-on-reply); an auto-reply (out of office) is only recorded."""
+
+    nudge = models.ForeignKey(Nudge, on_delete=models.CASCADE, related_name="replies")
+    supplier = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    partnership = models.ForeignKey(
+        "accounts.Partnership", on_delete=models.CASCADE, related_name="nudge_replies"
+    )
+    # Erasing a contact (GDPR) erases what they wrote.
+    contact = models.ForeignKey(
+        "accounts.Contact", on_delete=models.CASCADE, related_name="nudge_replies"
+    )
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True, help_text="The reply, quoted history stripped.")
+    is_auto = models.BooleanField(default=False, help_text="An out-of-office or other auto-reply.")
+    received_at = models.DateTimeField(default=timezone.now)
+    # The rule this reply stopped for this contact (none for one-off nudges and auto-replies).
+    stopped_rule = models.ForeignKey(
+        NudgeRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NudgeReplyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["contact", "stopped_rule"],
+                condition=Q(stopped_rule__isnull=False, resumed_at__isnull=True),
+                name="nudge_reply_active_stop",
+            ),
+            models.Index(fields=["partnership", "-received_at"], name="nudge_reply_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reply to nudge {self.nudge_id} from {self.contact_id}"
+
+    @property
+    def is_stopping(self) -> bool:
+        return self.stopped_rule_id is not None and self.resumed_at is None

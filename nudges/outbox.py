@@ -56,8 +56,9 @@ class OutboxBatchSender(BatchSender):
         message = EmailMessage()
         message["From"] = _address(sender.email, sender.name)
         message["To"] = _address(e.to_email, e.to_name)
-        if sender.reply_to_email:
-            message["Reply-To"] = _address(sender.reply_to_email, sender.reply_to_name)
+        reply_to = e.reply_to or sender.reply_to_email
+        if reply_to:
+            message["Reply-To"] = _address(reply_to, sender.reply_to_name)
         message["Subject"] = e.subject
         message["Date"] = formatdate(localtime=True)
         message["Message-ID"] = make_msgid(domain="outbox.invalid")

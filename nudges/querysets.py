@@ -58,3 +58,17 @@ class OptOutQuerySet(models.QuerySet):
                 Q(supplier_id__in=s.supplier_ids) | Q(supplier__isnull=True)
             )
         return self.filter(q)
+
+
+class NudgeReplyQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> NudgeReplyQuerySet:
+        """What a member of staff wrote back to a supplier: that supplier's staff, and the
+        person themselves. Not their school's leads: it is their correspondence (leads see
+        and control who contacts their staff through the nudges and stops)."""
+        s = scope_for(user)
+        if s.user_id is None:
+            return self.none()
+        return self.filter(
+            Q(supplier_id__in=s.supplier_ids)
+            | Q(contact__user_id=s.user_id, contact__school_id__in=s.school_ids)
+        )

@@ -52,6 +52,9 @@ SUBSTITUTIONS_LIMIT = 10_000  # bytes of substitutions per personalization
 # contain one is sent alone with its content inline (see _needs_own_request).
 TEXT_TAG = "[%crm_nudge_text%]"
 HTML_TAG = "[%crm_nudge_html%]"
+# A batch has one reply_to; SendGrid applies each personalization's substitutions to it, so
+# a tag that is itself a valid address becomes each recipient's own reply address.
+REPLY_TAG = "crm-reply-tag@reply-tag.invalid"
 
 BASE_BACKOFF = 0.5  # seconds before the first retry; doubles each attempt
 # How many extra requests send() may spend splitting a rejected batch in halves to find the
@@ -88,6 +91,8 @@ class OutgoingEmail:
     text: str
     html: str
     unsubscribe_url: str
+    # This email's own Reply-To (a signed reply+token address), else the sender's.
+    reply_to: str = ""
 
 
 Status = Literal["accepted", "failed", "retry", "unknown"]
@@ -515,7 +520,14 @@ class SendGridBatchSender(BatchSender):
             "personalizations": [_personalization(e, request.inline) for e in request.emails],
             "from": _address(sender.email, sender.name),
         }
-        if sender.reply_to_email:
+        if request.inline and request.emails[0].reply_to:
+            payload["reply_to"] = _address(request.emails[0].reply_to, sender.reply_to_name)
+        elif not request.inline and any(e.reply_to for e in request.emails):
+            payload["reply_to"] = _address(REPLY_TAG, sender.reply_to_name)
+            for p in payload["personalizations"]:
+                # An email of the batch without its own address replies to the sender's.
+                p["substitutions"].setdefault(REPLY_TAG, sender.reply_to_email or sender.email)
+        elif sender.reply_to_email:
             payload["reply_to"] = _address(sender.reply_to_email, sender.reply_to_name)
         if request.inline:
             e = request.emails[0]
@@ -559,7 +571,10 @@ def _personalization(e: OutgoingEmail, inline: bool) -> dict[str, Any]:
 
 
 def _substitutions(e: OutgoingEmail) -> dict[str, str]:
-    return {TEXT_TAG: e.text, HTML_TAG: e.html}
+    subs = {TEXT_TAG: e.text, HTML_TAG: e.html}
+    if e.reply_to:
+        subs[REPLY_TAG] = e.reply_to
+    return subs
 
 
 def substitutions_size(e: OutgoingEmail) -> int:
@@ -571,7 +586,8 @@ def substitutions_size(e: OutgoingEmail) -> int:
 def _needs_own_request(e: OutgoingEmail) -> bool:
     if not e.text or not e.html:
         return True  # the batch content always has both parts
-    if any(tag in s for tag in (TEXT_TAG, HTML_TAG) for s in (e.subject, e.text, e.html)):
+    tags = (TEXT_TAG, HTML_TAG, REPLY_TAG)
+    if any(tag in s for tag in tags for s in (e.subject, e.text, e.html)):
         return True
     return substitutions_size(e) > SUBSTITUTIONS_LIMIT
 

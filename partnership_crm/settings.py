@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "tickets",
     "visits",
     "nudges",
+    "inbound",
     "reports",
     "demo",
     "frontend",
@@ -278,8 +279,16 @@ SENDGRID_TIMEOUT = env_int("SENDGRID_TIMEOUT", 10)
 SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
 SENDGRID_WEBHOOK_MAX_AGE = env_int("SENDGRID_WEBHOOK_MAX_AGE", 300)
 # Nudges go From "<account manager's name> <NUDGE_FROM_EMAIL>" (a verified SendGrid sender),
-# with replies to the account manager.
+# with replies to the product (INBOUND_DOMAIN below), which tells the account manager.
 NUDGE_FROM_EMAIL = env_str("NUDGE_FROM_EMAIL", parseaddr(DEFAULT_FROM_EMAIL)[1])
+# Replies by email: ticket emails and nudges carry Reply-To: reply+<signed token>@<domain>.
+# Point the domain's MX at SendGrid and its Inbound Parse at
+# <SITE_URL>/webhooks/sendgrid/inbound/<INBOUND_SECRET>/. Without a domain, replies go to
+# the account manager (nudges) or nowhere (no-reply); without a secret the webhook answers 503.
+INBOUND_DOMAIN = env_str("INBOUND_DOMAIN", "reply.localhost" if DEBUG else "")
+INBOUND_SECRET = env_str("INBOUND_SECRET")
+# A reply token is good for this many days after the email was sent.
+INBOUND_REPLY_TOKEN_DAYS = env_int("INBOUND_REPLY_TOKEN_DAYS", 120)
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "nudges.backends.SendGridEmailBackend"
@@ -298,6 +307,40 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+
+
+def _attachments_storage() -> dict:
+    """Files on tickets and messages (tickets.models.attachment_storage). Never served at a
+    public URL: only the API's download view, which checks who may see the ticket, reads
+    them. ATTACHMENTS_STORAGE=s3 keeps them in an S3-compatible bucket (django-storages;
+    ``pip install ".[s3]"`` for boto3, which reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)."""
+    kind = env_str("ATTACHMENTS_STORAGE", "filesystem").strip().lower()
+    if kind == "filesystem":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": str(VAR_DIR / "attachments"),
+                "file_permissions_mode": 0o640,
+                "directory_permissions_mode": 0o750,
+            },
+        }
+    if kind == "s3":
+        bucket = env_str("ATTACHMENTS_S3_BUCKET")
+        if not bucket:
+            raise ImproperlyConfigured("ATTACHMENTS_STORAGE=s3 needs ATTACHMENTS_S3_BUCKET")
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": env_str("ATTACHMENTS_S3_ENDPOINT_URL") or None,
+                "region_name": env_str("ATTACHMENTS_S3_REGION") or None,
+                "location": env_str("ATTACHMENTS_S3_PREFIX", "attachments"),
+                "file_overwrite": False,
+            },
+        }
+    raise ImproperlyConfigured(f"ATTACHMENTS_STORAGE={kind!r}: use filesystem or s3")
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -307,8 +350,14 @@ STORAGES = {
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
+    "attachments": _attachments_storage(),
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Each file on a ticket or message at most this big; at most this many on one message (or
+# on a ticket as it is raised); an image at most this many pixels (all frames together).
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ATTACHMENT_MAX_FILES = env_int("ATTACHMENT_MAX_FILES", 5)
+ATTACHMENT_MAX_PIXELS = env_int("ATTACHMENT_MAX_PIXELS", 50_000_000)
 
 # --- Security (tightened whenever DEBUG is off) ---------------------------------------
 SESSION_COOKIE_HTTPONLY = True

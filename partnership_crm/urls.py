@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from inbound.views import sendgrid_inbound
 from nudges.unsubscribe import unsubscribe
 from nudges.webhooks import sendgrid_events
 from visits.feeds import visits_ics
@@ -25,6 +26,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # SendGrid's Signed Event Webhook: signature and freshness checked in the view.
     path("webhooks/sendgrid/events/", sendgrid_events, name="sendgrid-events"),
+    # SendGrid Inbound Parse: replies by email. The secret in the path lets the post in.
+    path("webhooks/sendgrid/inbound/<str:secret>/", sendgrid_inbound, name="sendgrid-inbound"),
     path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     # A private iCalendar feed: the secret in the path is the credential (visits/feeds.py).
     re_path(

@@ -4,10 +4,12 @@ is resolved. Only public content goes out; internal notes never do."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+
+from partnership_crm.reply_tokens import reply_address
 
 from .models import Ticket, TicketMessage
 
@@ -28,8 +30,26 @@ def send_raiser_notification(*, ticket_id: int, kind: str) -> bool:
         subject, body = _compose(ticket, kind)
         # Sending inside the transaction: if the mail server refuses, the claim rolls back
         # and the task's retry tries again.
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [ticket.raised_by.email])
+        _send(subject, body, ticket, ticket.raised_by)
     return True
+
+
+def _or_answer() -> str:
+    # Only said when a reply by email reaches the ticket (INBOUND_DOMAIN is set).
+    return ", or answer this email to reply" if settings.INBOUND_DOMAIN else ""
+
+
+def _send(subject: str, body: str, ticket: Ticket, to) -> None:
+    """A ticket email whose reply (to reply+<token>@INBOUND_DOMAIN) becomes a message on
+    the ticket from its recipient."""
+    reply_to = reply_address("ticket", ticket.pk, to.pk)
+    EmailMessage(
+        subject,
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [to.email],
+        reply_to=[reply_to] if reply_to else None,
+    ).send()
 
 
 def _compose(ticket: Ticket, kind: str) -> tuple[str, str]:
@@ -48,7 +68,7 @@ def _compose(ticket: Ticket, kind: str) -> tuple[str, str]:
             f"{ticket.supplier.name} has responded: {ticket.subject}",
             f"Hello {name},\n\n{ticket.supplier.name} has picked up your feedback "
             f'"{ticket.subject}" (status: {ticket.get_status_display()}).{said}\n'
-            f"See it and reply: {url}\n",
+            f"See it{_or_answer()}: {url}\n",
         )
     reason = f"\n{ticket.outcome_reason}\n" if ticket.outcome_reason else ""
     return (
@@ -82,7 +102,7 @@ def send_supplier_notification(*, message_id: int) -> bool:
         body = (
             f"Hello {to.get_short_name()},\n\n{message.author.get_full_name()} at "
             f'{ticket.school.name} has {what} "{ticket.subject}" (#{ticket.pk}):\n\n'
-            f"{message.body}\n\nOpen it in the queue: {url}\n"
+            f"{message.body}\n\nOpen it in the queue{_or_answer()}: {url}\n"
         )
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to.email])
+        _send(subject, body, ticket, to)
     return True

@@ -43,6 +43,7 @@ from accounts.tests import factories as f
 from nudges.models import Nudge, NudgeEvent, NudgeRule, OptOut, Suppression
 from nudges.tasks import dispatch_nudges, plan_nudges
 from partnership_crm.celery import app
+from partnership_crm.reply_tokens import read_reply_address
 from tests import test_worker_integration as wi
 from tests.fakes.sendgrid import FakeSendGrid
 
@@ -171,6 +172,8 @@ def nudge_worker(
         DJANGO_SETTINGS_MODULE="partnership_crm.settings",
         # This process's key: the live server must accept the unsubscribe links it signs.
         SECRET_KEY=str(settings.SECRET_KEY),
+        # ...and the reply addresses it signs.
+        INBOUND_DOMAIN=settings.INBOUND_DOMAIN,
         DATABASE_URL=wi._test_database_url(),
         VAR_DIR=str(folder / "var"),
         CELERY_TASK_ALWAYS_EAGER="false",
@@ -370,7 +373,14 @@ def test_an_account_managers_nudges_are_sent_once_delivered_and_honour_opt_outs_
         assert "How is Acme Maths going at Ashfield Primary?" in (to_ann.text or "")
         assert "Account manager, Acme Learning" in (to_ann.text or "")
         assert to_ann.from_ == {"email": FROM_EMAIL, "name": "S1 Am (Acme Learning)"}
-        assert to_ann.reply_to and to_ann.reply_to["email"] == "s1_am@example.org"
+        # Ann's answer comes back to the product with her own token (inbound/).
+        assert to_ann.reply_to and to_ann.reply_to["name"] == "S1 Am"
+        token = read_reply_address(to_ann.reply_to["email"])
+        assert (token.kind, token.object_id, token.recipient_id) == (
+            "nudge",
+            this_week[ann.pk].pk,
+            ann.pk,
+        )
         assert {status for status, _ in fake.webhook_posts} == {200}
 
         # The account manager sees it sent and delivered, with SendGrid's events.

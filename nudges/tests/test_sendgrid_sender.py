@@ -93,6 +93,22 @@ def test_a_thousand_emails_go_in_one_request_with_a_personalization_each(
     assert delivered_ids(fake) == list(range(1, 1001))  # each exactly once
 
 
+def test_each_email_of_a_batch_replies_to_its_own_address(
+    fake: FakeSendGrid, sleeps: list[float]
+) -> None:
+    emails = [email(i, reply_to=f"reply+tok{i}@reply.example") for i in (1, 2)]
+    emails.append(email(3))  # no address of its own: the sender's
+    report = sender_for(fake, sleeps).send(SENDER, emails)
+
+    assert report.calls == 1  # still one request: SendGrid substitutes reply_to per email
+    replies = {d.nudge_id: d.reply_to for d in fake.deliveries}
+    assert replies == {
+        1: {"email": "reply+tok1@reply.example", "name": SENDER.reply_to_name},
+        2: {"email": "reply+tok2@reply.example", "name": SENDER.reply_to_name},
+        3: {"email": SENDER.reply_to_email, "name": SENDER.reply_to_name},
+    }
+
+
 def test_a_thousand_and_one_emails_take_two_requests(
     fake: FakeSendGrid, sleeps: list[float]
 ) -> None:

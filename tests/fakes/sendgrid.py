@@ -411,6 +411,12 @@ def _substitute(text: str | None, subs: Mapping[str, str]) -> str | None:
     return pattern.sub(lambda m: subs[m.group(0)], text)
 
 
+def _substitute_address(address: dict[str, str] | None, subs: Mapping[str, str]):
+    if address is None:
+        return None
+    return {k: _substitute(v, subs) or "" for k, v in address.items()}
+
+
 # --- The server -------------------------------------------------------------------------------
 
 
@@ -666,7 +672,9 @@ class FakeSendGrid:
                         message_id=message_id,
                         sg_message_id=f"{message_id}.filter0001.{self._seq}.0",
                         from_=dict(p.get("from") or payload["from"]),
-                        reply_to=payload.get("reply_to"),
+                        # SendGrid applies substitutions to reply_to too (its
+                        # personalizations documentation): a per-recipient Reply-To.
+                        reply_to=_substitute_address(payload.get("reply_to"), subs),
                         to=tuple(p.get("to") or ()),
                         cc=tuple(p.get("cc") or ()),
                         bcc=tuple(p.get("bcc") or ()),
