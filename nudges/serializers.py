@@ -9,7 +9,7 @@ from rest_framework import serializers
 from accounts.models import Contact, Organisation, Partnership, Stage, StakeholderTag
 from partnership_crm.api import ScopedPrimaryKeyRelatedField
 
-from .models import Nudge, NudgeEvent, NudgeRule, NudgeTemplate, OptOut
+from .models import Nudge, NudgeEvent, NudgeReply, NudgeRule, NudgeTemplate, OptOut
 from .templating import VARIABLES
 
 
@@ -168,3 +168,36 @@ class OptOutSerializer(serializers.ModelSerializer):
 
     def get_contact_name(self, obj: OptOut) -> str:
         return f"{obj.contact.first_name} {obj.contact.last_name}".strip()
+
+
+class NudgeReplySerializer(serializers.ModelSerializer):
+    contact_name = serializers.SerializerMethodField()
+    stopped_rule_name = serializers.SerializerMethodField()
+    stopping = serializers.BooleanField(
+        source="is_stopping", read_only=True, help_text="The rule is stopped for this contact."
+    )
+
+    class Meta:
+        model = NudgeReply
+        fields = [
+            "id",
+            "nudge",
+            "partnership",
+            "contact",
+            "contact_name",
+            "subject",
+            "body",
+            "is_auto",
+            "received_at",
+            "stopped_rule",
+            "stopped_rule_name",
+            "stopping",
+            "resumed_at",
+        ]
+        read_only_fields = fields
+
+    def get_contact_name(self, obj: NudgeReply) -> str:
+        return f"{obj.contact.first_name} {obj.contact.last_name}".strip()
+
+    def get_stopped_rule_name(self, obj: NudgeReply) -> str:
+        return obj.stopped_rule.name if obj.stopped_rule else ""

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,13 +14,14 @@ from rest_framework.response import Response
 from accounts.models import PartnershipContact
 from accounts.scoping import scope_for
 from accounts.serializers import own_supplier
-from partnership_crm.api import ScopedModelViewSet
+from partnership_crm.api import ScopedModelViewSet, ScopedViewSetMixin
 
-from . import planner, services, templating
+from . import planner, replies, services, templating
 from .context import values_for
 from .filters import NudgeFilter, NudgeRuleFilter, OptOutFilter
-from .models import Nudge, NudgeRule, NudgeTemplate, OptOut
+from .models import Nudge, NudgeReply, NudgeRule, NudgeTemplate, OptOut
 from .serializers import (
+    NudgeReplySerializer,
     NudgeRuleSerializer,
     NudgeSerializer,
     NudgeTemplateSerializer,
@@ -241,3 +242,26 @@ class OptOutViewSet(ScopedModelViewSet):
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.opt_out_remove(record=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NudgeReplyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """What contacts wrote back to nudges (by email). A reply that is not an auto-reply
+    stops its rule for that contact until an account manager resumes it."""
+
+    queryset = NudgeReply.objects.all()
+    serializer_class = NudgeReplySerializer
+    filterset_fields = ["partnership", "contact", "is_auto"]
+    ordering_fields = ["received_at"]
+    ordering = ["-received_at", "-id"]
+
+    def optimise(self, queryset: QuerySet[NudgeReply]) -> QuerySet[NudgeReply]:
+        return queryset.select_related("contact", "stopped_rule")
+
+    @extend_schema(request=None, responses={200: NudgeReplySerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Let the rule nudge this contact again (you have answered them)."""
+        reply = self.get_object()
+        replies.resume(reply=reply, by=request.user)
+        reply.refresh_from_db()
+        return Response(self.get_serializer(reply).data)

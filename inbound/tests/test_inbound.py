@@ -274,3 +274,29 @@ def test_a_nudge_token_does_not_work_for_another_contact(world, client, rule_nud
     response = post(client, fake.gmail_reply(bob.email, reply_to, "Re", "Me too"))
     assert response.json()["status"] == "refused"
     assert not NudgeReply.objects.exists()
+
+
+def test_the_account_manager_sees_the_reply_and_resumes_the_rule_through_the_api(
+    world, client, rule_nudge
+):
+    ben = rule_nudge.contact
+    reply_to = reply_address("nudge", rule_nudge.pk, ben.pk)
+    post(client, fake.gmail_reply(ben.email, reply_to, "Pilot", "Busy till half term."))
+    reply = NudgeReply.objects.get()
+    listing = world.client("s2_am").get("/api/v1/nudge-replies/", {"partnership": world.p_b2.pk})
+    [row] = listing.json()["results"]
+    assert (row["body"], row["stopping"], row["stopped_rule_name"]) == (
+        "Busy till half term.",
+        True,
+        "Pilot ends",
+    )
+    # Ben sees what he wrote; his school's lead and the other supplier do not.
+    assert world.client("b_teacher").get(f"/api/v1/nudge-replies/{reply.pk}/").status_code == 200
+    for outsider in ("b_lead", "s1_am"):
+        r = world.client(outsider).get(f"/api/v1/nudge-replies/{reply.pk}/")
+        assert r.status_code == 404, outsider
+    # An agent may read it but only an account manager or admin resumes the rule.
+    url = f"/api/v1/nudge-replies/{reply.pk}/resume/"
+    assert world.client("s2_agent").post(url).status_code == 403
+    resumed = world.client("s2_am").post(url)
+    assert resumed.status_code == 200 and resumed.json()["stopping"] is False
