@@ -4,7 +4,9 @@ users of every role, and what links them. See World for who is who."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -57,6 +59,18 @@ def _eager_celery() -> None:
     app.amqp._producer_pool = None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _attachment_folder() -> Iterator[None]:
+    """This test process's attachment storage (settings_test: a folder of its own) is
+    removed when the session ends."""
+    yield
+    from django.conf import settings
+
+    location = settings.STORAGES["attachments"].get("OPTIONS", {}).get("location", "")
+    if "crm-test-attachments-" in location:
+        shutil.rmtree(location, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     """Forget throttles and cached values between tests. On Redis, delete only this test
@@ -87,6 +101,8 @@ class World:
     tickets: t_a1 (a_teacher on p_a1: public reply m_a1_public, internal note
     m_a1_internal), t_a2 (a_lead on p_a2: m_a2_public, m_a2_internal), t_b2 (b_teacher on
     p_b2: m_b2_public)
+    attachments: at_t_a1 (a PNG a_teacher attached to t_a1 itself), at_a1_public (a PDF on
+    m_a1_public), at_a1_internal (on s1's internal note), at_a2_internal (on s2's note)
     visits (planned, next week): v_a1 technical survey of p_a1 (s1_am, with contact c_a_it;
     follow-up action fa_a1), v_a2 training on p_a2 (s2_agent), v_b2 support on p_b2 (s2_am)
     time entries: te_a1 (p_a1, s1_am), te_a2 (p_a2, s2_agent), te_b2 (p_b2, s2_am)
@@ -104,6 +120,7 @@ class World:
     phases: dict[str, TrialPhase] = field(default_factory=dict)
     tickets: dict[str, Any] = field(default_factory=dict)
     messages: dict[str, Any] = field(default_factory=dict)
+    attachments: dict[str, Any] = field(default_factory=dict)
     visits: dict[str, Any] = field(default_factory=dict)
     actions: dict[str, Any] = field(default_factory=dict)
     time_entries: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +135,7 @@ class World:
         "phases",
         "tickets",
         "messages",
+        "attachments",
         "visits",
         "actions",
         "time_entries",
@@ -227,6 +245,23 @@ def build_world() -> World:
             by=w.users[author],
             body=f"Message {name}",
             is_internal=internal,
+        )
+
+    from tickets.services import ticket_attach
+    from tickets.tests.files import pdf_bytes, png_bytes
+
+    for name, ticket, author, message in [
+        ("at_t_a1", "t_a1", "a_teacher", None),
+        ("at_a1_public", "t_a1", "s1_am", "m_a1_public"),
+        ("at_a1_internal", "t_a1", "s1_agent", "m_a1_internal"),
+        ("at_a2_internal", "t_a2", "s2_am", "m_a2_internal"),
+    ]:
+        upload = (f"{name}.png", png_bytes()) if message is None else (f"{name}.pdf", pdf_bytes())
+        [w.attachments[name]] = ticket_attach(
+            ticket=w.tickets[ticket],
+            by=w.users[author],
+            files=[upload],
+            message=w.messages.get(message),
         )
 
     from datetime import timedelta

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
 from nudges.models import Nudge, NudgeRule, NudgeTemplate, OptOut
-from tickets.models import Ticket, TicketMessage
+from tickets.models import Ticket, TicketAttachment, TicketMessage
 from visits.models import FollowUpAction, TimeEntry, Visit
 
 S1 = ("s1_admin", "s1_am", "s1_agent")
@@ -94,6 +94,15 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
         a_teacher=("m_a1_public",),
         b_lead=("m_b2_public",),
         b_teacher=("m_b2_public",),
+    ),
+    TicketAttachment: _table(
+        # A file on an internal note is the supplier's, like the note; one given with a
+        # ticket is seen by whoever sees the ticket.
+        s1=("at_t_a1", "at_a1_public", "at_a1_internal"),
+        s2=("at_a2_internal",),
+        trust_lead=("at_t_a1", "at_a1_public"),
+        a_lead=("at_t_a1", "at_a1_public"),
+        a_teacher=("at_t_a1", "at_a1_public"),
     ),
     Visit: _table(
         s1=("v_a1",),

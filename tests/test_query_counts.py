@@ -94,7 +94,8 @@ def _more_tickets(world: Any, n: int) -> None:
 
 # tickets: page (supplier, school, raiser joined), capped count*; no calendars (the list
 # shows due times and breach flags, which are stored).
-# messages: the parent ticket through its visible_to, the page, capped count*.
+# messages: the parent ticket through its visible_to, the page, their attachments (one
+# prefetch), capped count*.
 TICKET_CASES: list[tuple[str, int]] = [
     ("/api/v1/tickets/", 3),
     ("/api/v1/tickets/{t_a1}/messages/", 4),

@@ -150,7 +150,11 @@ def _check_object_route(
     for user in ALL_USERS:
         client = world.client(user)
         for name, obj in objects.items():
-            kwargs = {k: obj.pk for k in kwarg_names}
+            # A nested object (tickets/{ticket_pk}/attachments/{pk}/) under its own parent.
+            kwargs = {
+                k: obj.pk if k == "pk" else getattr(obj, cls.url_kwarg_fields[k])
+                for k in kwarg_names
+            }
             url = _url(route, kwargs)
             visible = name in expected[user]
             for method in actions:
@@ -164,8 +168,23 @@ def _check_object_route(
                         f"{user} {method.upper()} {url} -> {response.status_code}: "
                         f"{name} is outside their scope and must answer 404"
                     )
+            if visible:
+                _check_under_other_parents(client, route, cls, world, user, name, kwargs)
             if visible and "patch" in actions:
                 _check_references_refused(client, url, "patch", cls, user, world)
+
+
+def _check_under_other_parents(
+    client: Any, route: str, cls: Any, world: Any, user: str, name: str, kwargs: dict[str, Any]
+) -> None:
+    """A visible nested object asked for under another parent the user sees is a 404."""
+    for kwarg, model in cls.url_kwarg_models.items():
+        for parent_name, parent in _objects(world, model).items():
+            if parent_name not in EXPECTED[model][user] or parent.pk == kwargs[kwarg]:
+                continue
+            url = _url(route, {**kwargs, kwarg: parent.pk})
+            response = client.get(url)
+            assert response.status_code == 404, (user, url, name, response.status_code)
 
 
 def _check_query_param_action(route: str, cls: Any, actions: dict[str, str], world: Any) -> None:

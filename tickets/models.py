@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .querysets import TicketMessageQuerySet, TicketQuerySet
+from .querysets import TicketAttachmentQuerySet, TicketMessageQuerySet, TicketQuerySet
 
 
 class Status(models.TextChoices):
@@ -222,6 +223,52 @@ class TicketMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Message on #{self.ticket_id}"
+
+
+def attachment_storage() -> Storage:
+    """settings.STORAGES["attachments"]: files under VAR_DIR, or S3 (ATTACHMENTS_STORAGE)."""
+    return storages["attachments"]
+
+
+class TicketAttachment(models.Model):
+    """A file on a ticket (given when it was raised) or on one of its messages. Stored
+    through ``attachment_storage`` under a random name, and served only by the API's
+    download view, which checks ``visible_to`` (tickets/attachments.py checks and stores)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        TicketMessage,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+    )
+    file = models.FileField(storage=attachment_storage, max_length=200)
+    # The sender's file name, made safe, with the extension of the type found in it.
+    name = models.CharField(max_length=120)
+    # Found in the content (never taken from the name or the browser).
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TicketAttachmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="attachment_ticket_time")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        """Re-encoded on the way in (tickets.attachments.REENCODED): safe to show inline."""
+        from .attachments import REENCODED
+
+        return self.content_type in REENCODED
 
 
 class TicketEvent(models.Model):

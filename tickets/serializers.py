@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,7 +12,7 @@ from accounts.models import Partnership, Product
 from accounts.serializers import SupplierStaffField
 from partnership_crm.api import ScopedPrimaryKeyRelatedField
 
-from .models import Status, Ticket, TicketEvent, TicketMessage
+from .models import Status, Ticket, TicketAttachment, TicketEvent, TicketMessage
 
 
 class SlaSerializer(serializers.Serializer):
@@ -29,6 +30,37 @@ class SlaSerializer(serializers.Serializer):
 class SlaDetailSerializer(SlaSerializer):
     business_seconds_elapsed = serializers.IntegerField(
         help_text="School working seconds counted against the resolution target."
+    )
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(
+        help_text="Where to download it (the same sign-in; 404 outside your scope)."
+    )
+
+    class Meta:
+        model = TicketAttachment
+        fields = ["id", "message", "name", "content_type", "size", "url", "created_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "message": {"help_text": "The message it is on; null: given with the ticket."},
+            "content_type": {"help_text": "Found in the file's content, not its name."},
+            "size": {"help_text": "Bytes."},
+        }
+
+    def get_url(self, obj: TicketAttachment) -> str:
+        return reverse("ticket-attachment", args=[obj.ticket_id, obj.pk])
+
+
+def files_field(**kwargs: Any) -> serializers.ListField:
+    """Files sent as multipart/form-data, repeating the ``files`` part (checked and
+    stored by tickets/attachments.py: size, count, type found in the content)."""
+    return serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False),
+        write_only=True,
+        help_text="Photos, PDFs or Word, Excel and PowerPoint files (multipart/form-data, "
+        "one `files` part each).",
+        **kwargs,
     )
 
 
@@ -99,6 +131,8 @@ class TicketSerializer(serializers.ModelSerializer):
 
 class MessageSerializer(serializers.ModelSerializer):
     author_name = serializers.CharField(source="author.get_full_name", read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    files = files_field(required=False)
 
     class Meta:
         model = TicketMessage
@@ -112,6 +146,8 @@ class MessageSerializer(serializers.ModelSerializer):
             "reopened",
             "reopen",
             "created_at",
+            "attachments",
+            "files",
         ]
         read_only_fields = ["author", "channel", "reopened", "created_at"]
 
@@ -122,6 +158,24 @@ class MessageSerializer(serializers.ModelSerializer):
         default=None,
         help_text="Required from the school side on a resolved or closed ticket: whether "
         "this message reopens it.",
+    )
+
+
+class TicketCreateSerializer(TicketSerializer):
+    files = files_field(required=False)
+
+    class Meta(TicketSerializer.Meta):
+        fields = [*TicketSerializer.Meta.fields, "files"]
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    files = files_field()
+    message = ScopedPrimaryKeyRelatedField(
+        TicketMessage,
+        required=False,
+        allow_null=True,
+        help_text="One of your own messages on this ticket; leave it out to attach the files "
+        "to the ticket itself (school staff only).",
     )
 
 
@@ -155,11 +209,18 @@ class TicketDetailSerializer(TicketSerializer):
     messages = serializers.SerializerMethodField()
     history = EventSerializer(source="events", many=True, read_only=True)
     allowed_statuses = serializers.SerializerMethodField()
+    attachments = AttachmentSerializer(
+        source="own_attachments",
+        many=True,
+        read_only=True,
+        help_text="The files given with the ticket as it was raised (each message lists its own).",
+    )
 
     class Meta(TicketSerializer.Meta):
         fields = [
             *TicketSerializer.Meta.fields,
             "rated_at",
+            "attachments",
             "messages",
             "history",
             "allowed_statuses",

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -20,7 +21,22 @@ from accounts.scoping import scope_for
 from accounts.working_time import WorkingCalendar
 
 from . import sla
-from .models import IdempotencyKey, Status, Ticket, TicketEvent, TicketMessage
+from .attachments import (
+    FIELD,
+    Prepared,
+    Upload,
+    atomic_with_files,
+    store_attachments,
+    validate_attachments,
+)
+from .models import (
+    IdempotencyKey,
+    Status,
+    Ticket,
+    TicketAttachment,
+    TicketEvent,
+    TicketMessage,
+)
 from .transitions import allowed_next, is_reopen
 
 logger = logging.getLogger(__name__)
@@ -104,7 +120,7 @@ def _record_first_response(
     return ["first_response_at", "first_response_seconds"]
 
 
-@transaction.atomic
+@atomic_with_files()
 def ticket_create(
     *,
     by: User,
@@ -115,9 +131,11 @@ def ticket_create(
     priority: str = Ticket.Priority.NORMAL,
     product: Product | None = None,
     idempotency_key: str | None = None,
+    attachments: Sequence[Upload | Prepared] = (),
 ) -> tuple[Ticket, bool]:
-    """Raise a ticket. Returns (ticket, created); a repeated idempotency key returns the
-    ticket the first request made, so a retried or double-submitted form files once."""
+    """Raise a ticket, with ``attachments`` on the ticket itself. Returns (ticket,
+    created); a repeated idempotency key returns the ticket the first request made, so a
+    retried or double-submitted form files once."""
     if idempotency_key:
         existing = IdempotencyKey.objects.filter(user=by, key=idempotency_key).first()
         if existing is not None:
@@ -129,6 +147,7 @@ def ticket_create(
         raise ValidationError({"product": "That product is not part of this partnership."})
     if partnership.stage == "ended":
         raise ValidationError({"partnership": "This partnership has ended."})
+    prepared = validate_attachments(attachments)
     now = timezone.now()
     ticket = Ticket(
         partnership=partnership,
@@ -158,10 +177,11 @@ def ticket_create(
             transaction.set_rollback(True)
             existing = IdempotencyKey.objects.get(user=by, key=idempotency_key)
             return existing.ticket, False
+    store_attachments(ticket=ticket, message=None, files=prepared, user=by)
     return ticket, True
 
 
-@transaction.atomic
+@atomic_with_files()
 def ticket_post_message(
     *,
     ticket: Ticket,
@@ -170,10 +190,12 @@ def ticket_post_message(
     is_internal: bool = False,
     channel: str = TicketMessage.Channel.PAGE,
     reopen: bool | None = None,
+    attachments: Sequence[Upload | Prepared] = (),
 ) -> TicketMessage:
-    """A message on the ticket. The school side writing on a resolved or closed ticket must
-    say whether it reopens it (``reopen``): a message is never silently kept on a ticket
-    the supplier no longer looks at."""
+    """A message on the ticket, with ``attachments`` (files, or (name, bytes) pairs; see
+    tickets/attachments.py) written in the same transaction. The school side writing on a
+    resolved or closed ticket must say whether it reopens it (``reopen``): a message is
+    never silently kept on a ticket the supplier no longer looks at."""
     supplier_side = _is_supplier_side(by, ticket)
     if not supplier_side:
         if is_internal:
@@ -183,6 +205,7 @@ def ticket_post_message(
     body = body.strip()
     if not body:
         raise ValidationError({"body": "Write a message."})
+    prepared = validate_attachments(attachments)
     ticket = _locked(ticket)
     now = timezone.now()
     if not supplier_side and ticket.status in (Status.RESOLVED, Status.CLOSED):
@@ -203,7 +226,12 @@ def ticket_post_message(
                     }
                 )
             ticket_transition(
-                ticket=ticket, by=by, status=Status.IN_PROGRESS, reason=body, channel=channel
+                ticket=ticket,
+                by=by,
+                status=Status.IN_PROGRESS,
+                reason=body,
+                channel=channel,
+                attachments=prepared,
             )
             return TicketMessage.objects.filter(ticket=ticket, reopened=True).latest("id")
     message = TicketMessage.objects.create(
@@ -214,6 +242,7 @@ def ticket_post_message(
         channel=channel,
         created_at=now,
     )
+    store_attachments(ticket=ticket, message=message, files=prepared, user=by)
     if not supplier_side and not is_internal:
         _notify_supplier(message.pk)
     fields: list[str] = []
@@ -233,7 +262,7 @@ def ticket_post_message(
     return message
 
 
-@transaction.atomic
+@atomic_with_files()
 def ticket_transition(
     *,
     ticket: Ticket,
@@ -243,13 +272,15 @@ def ticket_transition(
     outcome_reason: str = "",
     reason: str = "",
     channel: str = TicketMessage.Channel.PAGE,
+    attachments: Sequence[Upload | Prepared] = (),
 ) -> Ticket:
     """Move the ticket. The school side reopening a resolved ticket gives a ``reason``
-    (posted as its message); past the reopen window a follow-up ticket is filed instead,
-    and that new ticket is what is returned."""
+    (posted as its message, with ``attachments``); past the reopen window a follow-up
+    ticket is filed instead (the files on it), and that new ticket is what is returned."""
     supplier_side = _is_supplier_side(by, ticket)
     if not supplier_side and not _is_school_actor(by, ticket):
         raise PermissionDenied("You may read this ticket but not change it.")
+    prepared = validate_attachments(attachments)
     ticket = _locked(ticket)
     allowed = allowed_next(ticket.status, supplier_side=supplier_side)
     if status not in allowed:
@@ -258,12 +289,14 @@ def ticket_transition(
         )
     now = timezone.now()
     school_reopen = not supplier_side and is_reopen(ticket.status, status)
+    if prepared and not school_reopen:
+        raise ValidationError({FIELD: "Files go with a message: send them as a reply."})
     if school_reopen:
         reason = reason.strip()
         if not reason:
             raise ValidationError({"reason": "Say what is still wrong, so they can act on it."})
         if not reopen_window_open(ticket, now):
-            return _follow_up(ticket, by, reason)
+            return _follow_up(ticket, by, reason, prepared)
         message = TicketMessage.objects.create(
             ticket=ticket,
             author=by,
@@ -272,6 +305,7 @@ def ticket_transition(
             reopened=True,
             created_at=now,
         )
+        store_attachments(ticket=ticket, message=message, files=prepared, user=by)
         ticket.search_document = f"{ticket.search_document}\n{reason}"
         _notify_supplier(message.pk)
     cal = calendar_for_school(ticket.school)
@@ -323,9 +357,9 @@ def ticket_transition(
     return ticket
 
 
-def _follow_up(ticket: Ticket, by: User, reason: str) -> Ticket:
+def _follow_up(ticket: Ticket, by: User, reason: str, files: list[Prepared]) -> Ticket:
     """The school came back about a ticket resolved too long ago to reopen: a new ticket,
-    linked to the old one, with the reason as its description."""
+    linked to the old one, with the reason as its description (and the files on it)."""
     subject = f"Follow-up: {ticket.subject}"[:200]
     new, _ = ticket_create(
         by=by,
@@ -335,10 +369,43 @@ def _follow_up(ticket: Ticket, by: User, reason: str) -> Ticket:
         category=ticket.category,
         priority=ticket.priority,
         product=ticket.product,
+        attachments=files,
     )
     new.follow_up_of = ticket
     new.save(update_fields=["follow_up_of"])
     return new
+
+
+@atomic_with_files()
+def ticket_attach(
+    *,
+    ticket: Ticket,
+    by: User,
+    files: Sequence[Upload | Prepared],
+    message: TicketMessage | None = None,
+) -> list[TicketAttachment]:
+    """Files added afterwards: to one of the user's own messages on the ticket, or (the
+    school side) to the ticket itself. Supplier staff attach to a reply or an internal
+    note, so that who sees the files is never a guess. At most ATTACHMENT_MAX_FILES on
+    each message (or on the ticket)."""
+    supplier_side = _is_supplier_side(by, ticket)
+    if not supplier_side and not _is_school_actor(by, ticket):
+        raise PermissionDenied("You may read this ticket but not add to it.")
+    if message is None and supplier_side:
+        raise ValidationError(
+            {"message": "Attach files to a reply or an internal note (give its id)."}
+        )
+    if message is not None and message.ticket_id != ticket.pk:
+        raise ValidationError({"message": "That message is not on this ticket."})
+    if message is not None and message.author_id != by.pk:
+        raise PermissionDenied("Files are added to your own messages only.")
+    if not files:
+        raise ValidationError({FIELD: "Choose a file to attach."})
+    prepared = validate_attachments(files)  # the slow part, before taking the lock
+    ticket = _locked(ticket)  # one count at a time, so the limit holds
+    there = TicketAttachment.objects.filter(ticket=ticket, message=message).count()
+    validate_attachments(prepared, room=max(settings.ATTACHMENT_MAX_FILES - there, 0))
+    return store_attachments(ticket=ticket, message=message, files=prepared, user=by)
 
 
 @transaction.atomic

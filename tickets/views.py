@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,11 +26,14 @@ from partnership_crm.drf import CSVRenderer, csv_safe
 
 from . import services, sla
 from .filters import TicketFilter
-from .models import Ticket, TicketEvent, TicketMessage
+from .models import Ticket, TicketAttachment, TicketEvent, TicketMessage
 from .serializers import (
     LIST_VALUES,
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
     MessageSerializer,
     RatingSerializer,
+    TicketCreateSerializer,
     TicketDetailSerializer,
     TicketSerializer,
     TicketTransitionSerializer,
@@ -65,7 +70,7 @@ class TicketViewSet(ScopedModelViewSet):
     def get_serializer_class(self) -> Any:
         return {
             "list": TicketSerializer,
-            "create": TicketSerializer,
+            "create": TicketCreateSerializer,
             "transition": TicketTransitionSerializer,
             "rate": RatingSerializer,
         }.get(self.action, TicketDetailSerializer)
@@ -76,8 +81,11 @@ class TicketViewSet(ScopedModelViewSet):
         queryset = queryset.select_related("supplier", "school", "raised_by")
         if self.action == "export":
             return queryset.defer("search_document")
-        messages = TicketMessage.objects.visible_to(self.request.user).select_related("author")
-        return queryset.prefetch_related(
+        user = self.request.user
+        messages = (
+            TicketMessage.objects.visible_to(user).select_related("author").with_attachments(user)
+        )
+        return queryset.with_attachments(user).prefetch_related(
             Prefetch("messages", queryset=messages, to_attr="visible_messages"),
             Prefetch("events", queryset=TicketEvent.objects.select_related("by")),
         )
@@ -131,11 +139,17 @@ class TicketViewSet(ScopedModelViewSet):
         responses={201: TicketDetailSerializer, 200: TicketDetailSerializer, **ERRORS},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        s = TicketSerializer(data=request.data, context=self.get_serializer_context())
+        """Raise a ticket; as multipart/form-data it may carry ``files``."""
+        s = TicketCreateSerializer(data=request.data, context=self.get_serializer_context())
         s.is_valid(raise_exception=True)
-        data = {k: v for k, v in s.validated_data.items() if k != "assignee"}
+        data = {k: v for k, v in s.validated_data.items() if k not in ("assignee", "files")}
         key = (request.headers.get("Idempotency-Key") or "").strip()[:100] or None
-        ticket, created = services.ticket_create(by=request.user, idempotency_key=key, **data)
+        ticket, created = services.ticket_create(
+            by=request.user,
+            idempotency_key=key,
+            attachments=s.validated_data.get("files", []),
+            **data,
+        )
         return self._detail(ticket.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(request=TicketSerializer, responses={200: TicketDetailSerializer, **ERRORS})
@@ -293,13 +307,78 @@ class TicketMessageViewSet(ScopedModelViewSet):
     http_method_names = ["get", "post", "head", "options"]
 
     def optimise(self, queryset: QuerySet[TicketMessage]) -> QuerySet[TicketMessage]:
-        return queryset.select_related("author")
+        return queryset.select_related("author").with_attachments(self.request.user)
 
     @extend_schema(responses={201: MessageSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Post a message; as multipart/form-data it may carry ``files``."""
         s = self.get_serializer(data=request.data)
         s.is_valid(raise_exception=True)
+        data = dict(s.validated_data)
         message = services.ticket_post_message(
-            ticket=self.parents["ticket_pk"], by=request.user, channel="api", **s.validated_data
+            ticket=self.parents["ticket_pk"],
+            by=request.user,
+            channel="api",
+            attachments=data.pop("files", []),
+            **data,
         )
         return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class TicketAttachmentViewSet(ScopedModelViewSet):
+    """Files on a ticket and its messages. A file on an internal note is the supplier's,
+    like the note. Downloads check the same scope (404 outside it): there is no public
+    address for a file."""
+
+    queryset = TicketAttachment.objects.all()
+    url_kwarg_models = {"ticket_pk": Ticket}
+    url_kwarg_fields = {"ticket_pk": "ticket_id"}
+    ordering_fields = ["created_at"]
+    ordering = ["created_at", "id"]
+    parser_classes = [MultiPartParser]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_serializer_class(self) -> Any:
+        return AttachmentUploadSerializer if self.action == "create" else AttachmentSerializer
+
+    @extend_schema(
+        request=AttachmentUploadSerializer,
+        responses={201: AttachmentSerializer(many=True), **ERRORS},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Add files to one of your messages on the ticket, or (school staff) to the
+        ticket itself."""
+        s = AttachmentUploadSerializer(data=request.data, context=self.get_serializer_context())
+        s.is_valid(raise_exception=True)
+        rows = services.ticket_attach(
+            ticket=self.parents["ticket_pk"],
+            by=request.user,
+            files=s.validated_data["files"],
+            message=s.validated_data.get("message"),
+        )
+        return Response(AttachmentSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file, with its own content type. Images (re-encoded when "
+                "they were attached) are served inline, everything else as a download.",
+            ),
+            404: ERRORS[404],
+        }
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
+        """Download the file."""
+        attachment = self.get_object()
+        response = FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=not attachment.is_image,
+            filename=attachment.name,
+            content_type=attachment.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        # Opened on its own, the file runs nothing and loads nothing.
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        patch_cache_control(response, private=True, max_age=600)
+        return response
