@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import Stage
+from tickets.attachments import ACCEPT, limits_hint
 from tickets.models import Status, Ticket
 from visits.models import Visit
 
@@ -21,6 +22,26 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, messages)
     else:
         form.add_error(None, exc.messages)
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class FilesField(forms.FileField):
+    """Any number of files (a phone offers its camera). The form only collects them:
+    tickets.attachments checks the size, the count and the type found in the content."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Photos or files")
+        kwargs.setdefault("help_text", limits_hint())
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ACCEPT, "multiple": True}))
+        super().__init__(**kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        uploads = data if isinstance(data, list | tuple) else [data]
+        return [super(FilesField, self).clean(f, initial) for f in uploads if f]
 
 
 # --- Teachers --------------------------------------------------------------------------------
@@ -57,6 +78,7 @@ class FeedbackForm(forms.Form):
         choices=[("", "Not sure"), *Ticket.Category.choices],
         widget=forms.RadioSelect,
     )
+    files = FilesField()
 
     def __init__(self, *args: Any, partnerships: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,6 +120,7 @@ class SchoolReplyForm(forms.Form):
     body = forms.CharField(
         label="Reply to the supplier", max_length=20_000, widget=forms.Textarea(attrs={"rows": 3})
     )
+    files = FilesField()
 
 
 # --- Account managers: the ticket queue ------------------------------------------------------
@@ -148,6 +171,7 @@ class ReplyForm(forms.Form):
         initial="public",
         widget=forms.RadioSelect,
     )
+    files = FilesField()
 
 
 class MoveForm(forms.Form):

@@ -58,7 +58,14 @@ def _pages(world: Any, user: str) -> list[str]:
 
 def _forbidden(world: Any, user: str) -> list[str]:
     c = world.contacts
-    internal = ["Message m_a1_internal", "Message m_a2_internal"]
+    # Internal notes, and the files on them (named after their attachment, e.g.
+    # at_a1_internal.pdf).
+    internal = [
+        "Message m_a1_internal",
+        "Message m_a2_internal",
+        "at_a1_internal",
+        "at_a2_internal",
+    ]
     return {
         "s1_am": [
             "Brightboard",
@@ -67,15 +74,24 @@ def _forbidden(world: Any, user: str) -> list[str]:
             "Ticket t_b2",
             "Message m_a2",
             "Message m_b2",
+            "at_a2_internal",
             str(c["c_a_dsl"]),
             str(c["c_b_it"]),
         ],
-        "s1_agent": ["Brightboard", "Beacon Academy", "Ticket t_a2", "Message m_a2_internal"],
+        "s1_agent": [
+            "Brightboard",
+            "Beacon Academy",
+            "Ticket t_a2",
+            "Message m_a2_internal",
+            "at_a2_internal",
+        ],
         "s2_am": [
             "Acme Learning",
             "Acme Maths",
             "Ticket t_a1",
             "Message m_a1",
+            "at_t_a1",
+            "at_a1_",
             str(c["c_a_it"]),
             str(c["c_a_teacher"]),
         ],
@@ -125,8 +141,10 @@ def test_no_page_shows_another_tenants_data(world, login, user):
 def test_school_users_never_see_internal_notes_but_the_supplier_does(world, login):
     supplier_view = login("s1_am").get(f"/tickets/{world.t_a1.pk}/").content.decode()
     assert "Message m_a1_internal" in supplier_view and "Message m_a1_public" in supplier_view
+    assert "at_a1_internal.pdf" in supplier_view and "at_a1_public.pdf" in supplier_view
     for user in ("a_teacher", "a_lead", "trust_lead"):
         url = f"/school/tickets/{world.t_a1.pk}/"
         html = login(user).get(url).content.decode()
-        assert "Message m_a1_public" in html
+        assert "Message m_a1_public" in html and "at_a1_public.pdf" in html
         assert "Message m_a1_internal" not in html
+        assert "at_a1_internal" not in html

@@ -224,7 +224,8 @@ def _ticket_context(
         "sla": sla.view(ticket, timezone.now(), cal),
         "thread": TicketMessage.objects.visible_to(request.user)
         .filter(ticket=ticket)
-        .select_related("author"),
+        .select_related("author")
+        .with_attachments(request.user),
         "events": TicketEvent.objects.filter(ticket=ticket).select_related("by"),
         "reply_form": reply_form or ReplyForm(),
         "move_form": move_form or MoveForm(allowed=allowed),
@@ -239,7 +240,8 @@ def _get_ticket(request: HttpRequest, pk: int) -> Ticket:
     return get_visible(
         Ticket.objects.visible_to(request.user)
         .filter(supplier_id__in=s.supplier_ids)
-        .select_related("school", "supplier", "partnership", "raised_by", "assignee", "product"),
+        .select_related("school", "supplier", "partnership", "raised_by", "assignee", "product")
+        .with_attachments(request.user),
         pk,
     )
 
@@ -286,12 +288,16 @@ def _after_ticket_write(
 @require_POST
 def ticket_reply(request: HttpRequest, pk: int) -> HttpResponse:
     ticket = _get_ticket(request, pk)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if form.is_valid():
         internal = form.cleaned_data["visibility"] == "internal"
         try:
             ticket_services.ticket_post_message(
-                ticket=ticket, by=request.user, body=form.cleaned_data["body"], is_internal=internal
+                ticket=ticket,
+                by=request.user,
+                body=form.cleaned_data["body"],
+                is_internal=internal,
+                attachments=form.cleaned_data["files"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

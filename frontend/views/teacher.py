@@ -41,7 +41,7 @@ def feedback(request: HttpRequest) -> HttpResponse:
     if not queryset.exists():
         return render(request, "frontend/teacher/feedback.html", {"form": None})
     if request.method == "POST":
-        form = FeedbackForm(request.POST, partnerships=queryset)
+        form = FeedbackForm(request.POST, request.FILES, partnerships=queryset)
         if form.is_valid():
             d = form.cleaned_data
             try:
@@ -52,6 +52,7 @@ def feedback(request: HttpRequest) -> HttpResponse:
                     description=d["description"],
                     category=d["category"] or Ticket.Category.PROBLEM,
                     idempotency_key=f"page:{d['token']}",
+                    attachments=d["files"],
                 )
             except ValidationError as exc:
                 add_service_errors(form, exc)
@@ -91,9 +92,9 @@ def my_tickets(request: HttpRequest) -> HttpResponse:
 
 def _school_ticket(request: HttpRequest, pk: int) -> Ticket:
     return get_visible(
-        Ticket.objects.visible_to(request.user).select_related(
-            "supplier", "school", "product", "raised_by"
-        ),
+        Ticket.objects.visible_to(request.user)
+        .select_related("supplier", "school", "product", "raised_by")
+        .with_attachments(request.user),
         pk,
     )
 
@@ -110,7 +111,8 @@ def _school_ticket_context(request: HttpRequest, ticket: Ticket, **forms: Any) -
         "ticket": ticket,
         "thread": TicketMessage.objects.visible_to(request.user)
         .filter(ticket=ticket)
-        .select_related("author"),
+        .select_related("author")
+        .with_attachments(request.user),
         "rating_form": forms.get("rating_form") or (RatingForm() if can_rate else None),
         "reply_form": forms.get("reply_form") or (SchoolReplyForm() if can_reply else None),
         "supplier_ids": s.supplier_ids,
@@ -149,19 +151,23 @@ def rate(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def school_reply(request: HttpRequest, pk: int) -> HttpResponse:
     ticket = _school_ticket(request, pk)
-    form = SchoolReplyForm(request.POST)
+    form = SchoolReplyForm(request.POST, request.FILES)
     reopen = {"1": True, "0": False}.get(request.POST.get("reopen", ""))
     if form.is_valid():
-        body = form.cleaned_data["body"]
+        body, files = form.cleaned_data["body"], form.cleaned_data["files"]
         try:
             if reopen and ticket.status in ("resolved", "closed"):
                 # The service reopens it, or past the window files a linked follow-up.
                 result = ticket_services.ticket_transition(
-                    ticket=ticket, by=request.user, status="in_progress", reason=body
+                    ticket=ticket,
+                    by=request.user,
+                    status="in_progress",
+                    reason=body,
+                    attachments=files,
                 )
             else:
                 ticket_services.ticket_post_message(
-                    ticket=ticket, by=request.user, body=body, reopen=reopen
+                    ticket=ticket, by=request.user, body=body, reopen=reopen, attachments=files
                 )
                 result = ticket
         except ValidationError as exc:
