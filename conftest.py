@@ -107,7 +107,8 @@ class World:
     follow-up action fa_a1), v_a2 training on p_a2 (s2_agent), v_b2 support on p_b2 (s2_am)
     time entries: te_a1 (p_a1, s1_am), te_a2 (p_a2, s2_agent), te_b2 (p_b2, s2_am)
     nudging: templates tpl_s1, tpl_s2; rules rule_s1 (p_a1, IT leads), rule_s2 (p_b2);
-    nudges n_a1 (s1 -> c_a_it), n_a2 (s2 -> c_a_dsl), n_b2 (s2 -> c_b_teacher); opt-outs
+    nudges n_a1 (s1 -> c_a_it), n_a2 (s2 -> c_a_dsl), n_b2 (s2 -> c_b_teacher), answered by
+    nr_a1 (c_a_it) and nr_b2 (c_b_teacher, b_teacher's own contact); opt-outs
     oo_a1 (a_lead stopped s1 nudging c_a_it), oo_b (c_b_it opted out of everyone)
     outsider: signed in, member of nothing
     """
@@ -309,7 +310,7 @@ def build_world() -> World:
             activity="troubleshooting",
         )
 
-    from nudges.models import Nudge, NudgeRule, NudgeTemplate, OptOut
+    from nudges.models import Nudge, NudgeReply, NudgeRule, NudgeTemplate, OptOut
 
     g = w.nudging
     for name, supplier in [("tpl_s1", s1), ("tpl_s2", s2)]:
@@ -356,6 +357,18 @@ def build_world() -> World:
         contact=c["c_a_it"], supplier=s1, source="school_lead", created_by=w.users["a_lead"]
     )
     g["oo_b"] = OptOut.objects.create(contact=c["c_b_it"], supplier=None, source="link")
+    for name, nudge, p, contact in [
+        ("nr_a1", "n_a1", p_a1, "c_a_it"),
+        ("nr_b2", "n_b2", p_b2, "c_b_teacher"),
+    ]:
+        g[name] = NudgeReply.objects.create(
+            nudge=g[nudge],
+            supplier_id=p.supplier_id,
+            partnership=p,
+            contact=c[contact],
+            subject="Re: Hello",
+            body=f"Reply {name}",
+        )
     return w
 
 

@@ -11,7 +11,7 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
-from nudges.models import Nudge, NudgeRule, NudgeTemplate, OptOut
+from nudges.models import Nudge, NudgeReply, NudgeRule, NudgeTemplate, OptOut
 from tickets.models import Ticket, TicketAttachment, TicketMessage
 from visits.models import FollowUpAction, TimeEntry, Visit
 
@@ -146,6 +146,8 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
         a_lead=("oo_a1",),
         b_lead=("oo_b",),
     ),
+    # What a member of staff wrote back: the supplier written to, and the person.
+    NudgeReply: _table(s1=("nr_a1",), s2=("nr_b2",), b_teacher=("nr_b2",)),
 }
 
 # Routes under /api/v1/ that are not scoped viewsets, each with tests of its own.

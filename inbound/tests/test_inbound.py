@@ -195,6 +195,7 @@ def rule_nudge(world, settings):
     n.rule = world.rule_s2
     n.occurrence = "phase_ends:1"
     n.save(update_fields=["rule", "occurrence"])
+    NudgeReply.objects.all().delete()  # only this test's replies from here on
     return n
 
 
