@@ -30,6 +30,7 @@ from nudges.models import Nudge
 from nudges.replies import record_reply
 from partnership_crm.reply_tokens import BadToken, ReplyToken, read_reply_address
 from tickets import services as ticket_services
+from tickets.attachments import atomic_with_files, partition_attachments
 from tickets.models import Status, Ticket, TicketMessage
 
 from .models import InboundEmail
@@ -68,7 +69,8 @@ def receive(message: InboundMessage) -> Received:
         logger.info("inbound: %s already received", message.dedup_key)
         return Received("duplicate", "this message was already received")
     try:
-        with transaction.atomic():
+        # Files stored for the reply are deleted again if it is refused after all.
+        with atomic_with_files():
             _let_in(message, record)
     except Refused as refusal:
         record.status, record.reason = S.REFUSED, refusal.reason[:300]
@@ -135,6 +137,9 @@ def _ticket_reply(message: InboundMessage, record: InboundEmail, token: ReplyTok
         record.status, record.reason = S.AUTO_REPLY, auto
         return
     body = _reply_text(message)
+    files, left_out = partition_attachments([(f.name, f.content) for f in message.files])
+    if not body and files:
+        body = "(files only)"
     if not body:
         raise Refused("the reply is empty once the quoted email is removed")
     channel = TicketMessage.Channel.EMAIL
@@ -143,7 +148,12 @@ def _ticket_reply(message: InboundMessage, record: InboundEmail, token: ReplyTok
         if not supplier_side and ticket.status in (Status.RESOLVED, Status.CLOSED):
             # Replying to "resolved" means it is not: reopen (or a follow-up past the window).
             result = ticket_services.ticket_transition(
-                ticket=ticket, by=user, status=Status.IN_PROGRESS, reason=body, channel=channel
+                ticket=ticket,
+                by=user,
+                status=Status.IN_PROGRESS,
+                reason=body,
+                channel=channel,
+                attachments=files,
             )
             record.ticket = result
             record.ticket_message = (
@@ -154,11 +164,23 @@ def _ticket_reply(message: InboundMessage, record: InboundEmail, token: ReplyTok
         else:
             record.ticket = ticket
             record.ticket_message = ticket_services.ticket_post_message(
-                ticket=ticket, by=user, body=body, channel=channel
+                ticket=ticket, by=user, body=body, channel=channel, attachments=files
             )
     except (PermissionDenied, ValidationError) as exc:
         raise Refused(f"the ticket refused it: {exc}") from None
     record.status = S.ACCEPTED
+    if left_out:
+        # Nobody can be asked to fix a file in an email: keep the reply, say what was not kept.
+        record.reason = f"files left out: {'; '.join(left_out)}"[:300]
+        transaction.on_commit(
+            lambda: _tell_sender(
+                message,
+                f'Your reply to "{ticket.subject}" was added, but not these files:\n\n'
+                + "\n".join(left_out)
+                + "\n\nYou can add files on the ticket's page.",
+                subject="Some files were not added",
+            )
+        )
 
 
 def _nudge_reply(message: InboundMessage, record: InboundEmail, token: ReplyToken) -> None:
@@ -187,10 +209,10 @@ def _nudge_reply(message: InboundMessage, record: InboundEmail, token: ReplyToke
     record.status, record.reason = (S.AUTO_REPLY, auto) if auto else (S.ACCEPTED, "")
 
 
-def _tell_sender(message: InboundMessage, text: str) -> None:
+def _tell_sender(message: InboundMessage, text: str, *, subject: str = "Not delivered") -> None:
     try:
         EmailMessage(
-            f"Not delivered: {message.subject}"[:200],
+            f"{subject}: {message.subject}"[:200],
             f"Hello,\n\n{text}\n",
             settings.DEFAULT_FROM_EMAIL,
             [message.sender],

@@ -301,3 +301,39 @@ def test_the_account_manager_sees_the_reply_and_resumes_the_rule_through_the_api
     assert world.client("s2_agent").post(url).status_code == 403
     resumed = world.client("s2_am").post(url)
     assert resumed.status_code == 200 and resumed.json()["stopping"] is False
+
+
+def test_an_iphone_reply_to_a_ticket_email_brings_its_photo(world, client, resolved_t_a1):
+    teacher = world.users["a_teacher"]
+    reply_to = reply_address("ticket", resolved_t_a1.pk, teacher.pk)
+    message = fake.iphone_reply(teacher.email, reply_to, "Resolved", "Still this:", _jpeg())
+    assert post(client, message).json()["status"] == "accepted"
+    said = TicketMessage.objects.filter(ticket=resolved_t_a1).latest("id")
+    assert said.reopened and said.body == "Still this:"
+    [photo] = said.attachments.all()
+    assert (photo.name, photo.content_type) == (
+        "IMG_0042.jpg",
+        "image/jpeg",
+    )  # named by its content
+    # The teacher, and the supplier's staff, open it through the checked download.
+    for reader in ("a_teacher", "s1_am"):
+        url = f"/api/v1/tickets/{resolved_t_a1.pk}/attachments/{photo.pk}/"
+        r = world.client(reader).get(url)
+        assert r.status_code == 200 and r["X-Content-Type-Options"] == "nosniff", reader
+
+
+def test_a_disguised_file_in_an_email_is_left_out_and_the_sender_told(
+    world, client, django_capture_on_commit_callbacks
+):
+    ticket, teacher = world.t_a1, world.users["a_teacher"]
+    reply_to = reply_address("ticket", ticket.pk, teacher.pk)
+    message = fake.iphone_reply(teacher.email, reply_to, "Re", "See attached.", _jpeg())
+    message.add_attachment(
+        b"MZ\x90\x00" + b"\x00" * 5000, maintype="image", subtype="jpeg", filename="cat.jpg"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, message).json()["status"] == "accepted"
+    said = TicketMessage.objects.filter(ticket=ticket).latest("id")
+    assert [a.name for a in said.attachments.all()] == ["IMG_0042.jpg"]
+    told = [m for m in mail.outbox if m.to == [teacher.email]]
+    assert told and "cat.jpg" in told[0].body
