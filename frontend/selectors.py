@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Partnership, Stage, TrialPhase
 from accounts.scoping import scope_for
-from nudges.models import Nudge
+from nudges.models import Nudge, NudgeReply
 from tickets.models import Ticket
 from visits.models import TimeEntry, Visit
 
@@ -57,6 +57,8 @@ class Event:
     badge: str = ""
     date_only: bool = False
     tags: list[str] = field(default_factory=list)
+    action_url: str = ""  # a POST the supplier's managers may make from the event
+    action_label: str = ""
 
 
 def _day_start(d: date, tz: ZoneInfo) -> datetime:
@@ -200,6 +202,29 @@ def partnership_timeline(partnership: Partnership, *, user: Any) -> list[Event]:
                 detail=nudge.subject
                 or (f"Template: {nudge.template.name}" if nudge.template else ""),
                 badge=nudge.get_status_display(),
+            )
+        )
+    replies = (
+        NudgeReply.objects.visible_to(user)
+        .filter(partnership=partnership)
+        .select_related("contact", "stopped_rule")
+        .order_by("-received_at")[:n]
+    )
+    for r in replies:
+        stopping = r.is_stopping
+        events.append(
+            Event(
+                at=r.received_at,
+                kind="reply",
+                title=f"{r.contact} {'auto-replied' if r.is_auto else 'replied'} to a nudge",
+                detail=r.body,
+                badge="auto-reply"
+                if r.is_auto
+                else (f"stopped: {r.stopped_rule.name}" if stopping else "email"),
+                action_url=reverse("nudge-reply-resume", args=[partnership.pk, r.pk])
+                if stopping
+                else "",
+                action_label=f"Resume “{r.stopped_rule.name}” for {r.contact}" if stopping else "",
             )
         )
     events.sort(key=lambda e: e.at, reverse=True)

@@ -19,6 +19,11 @@ urlpatterns = [
     path("portfolio/", supplier.portfolio, name="portfolio"),
     path("partnerships/<int:pk>/", supplier.partnership_detail, name="partnership"),
     path("partnerships/<int:pk>/stage/", supplier.partnership_stage, name="partnership-stage"),
+    path(
+        "partnerships/<int:pk>/replies/<int:reply_pk>/resume/",
+        supplier.nudge_reply_resume,
+        name="nudge-reply-resume",
+    ),
     path("partnerships/<int:pk>/phases/new/", phases.phase_new, name="phase-new"),
     path("partnerships/<int:pk>/phases/<int:phase_pk>/", phases.phase_detail, name="phase"),
     path(

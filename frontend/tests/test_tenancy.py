@@ -68,6 +68,7 @@ def _forbidden(world: Any, user: str) -> list[str]:
     ]
     return {
         "s1_am": [
+            "Reply nr_b2",
             "Brightboard",
             "Beacon Academy",
             "Ticket t_a2",
@@ -86,6 +87,7 @@ def _forbidden(world: Any, user: str) -> list[str]:
             "at_a2_internal",
         ],
         "s2_am": [
+            "Reply nr_a1",
             "Acme Learning",
             "Acme Maths",
             "Ticket t_a1",

@@ -21,10 +21,11 @@ from accounts.models import Contact, Partnership, PartnershipContact, Stage, Use
 from accounts.scoping import scope_for
 from accounts.services import partnership_transition
 from accounts.stages import allowed_next as stage_allowed_next
+from nudges import replies as nudge_replies
 from nudges import templating
 from nudges.context import values_for
 from nudges.dispatch import render_nudge
-from nudges.models import Nudge, NudgeTemplate
+from nudges.models import Nudge, NudgeReply, NudgeTemplate
 from nudges.services import nudge_cancel
 from reports.portfolio import portfolio as portfolio_figures
 from tickets import services as ticket_services
@@ -110,6 +111,21 @@ def partnership_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
     )
     return render(request, "frontend/supplier/partnership.html", _partnership_context(request, p))
+
+
+@role_required(SUPPLIER)
+@require_POST
+def nudge_reply_resume(request: HttpRequest, pk: int, reply_pk: int) -> HttpResponse:
+    """The account manager has answered the person: their rule may nudge them again."""
+    reply = get_visible(
+        NudgeReply.objects.visible_to(request.user)
+        .filter(partnership_id=pk)
+        .select_related("contact", "stopped_rule"),
+        reply_pk,
+    )
+    if nudge_replies.resume(reply=reply, by=request.user):
+        messages.success(request, f"{reply.contact} will get “{reply.stopped_rule}” again.")
+    return redirect("partnership", pk=pk)
 
 
 @role_required(SUPPLIER)
