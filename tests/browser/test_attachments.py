@@ -67,3 +67,36 @@ def test_a_photo_from_a_phone_shows_on_both_sides(
     check_a11y(am, "the queue's ticket with files")
     save_screenshot(am, "account-manager-ticket-with-files")
     assert TicketAttachment.objects.get(name="proxy.pdf").message.is_internal
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_teacher_reopens_a_resolved_ticket_from_a_phone_with_a_photo(
+    browser: Any, live_server: Any, world: Any, shots: list
+) -> None:
+    from tickets.services import ticket_transition
+
+    ticket_transition(ticket=world.t_a1, by=world.s1_am, status="resolved", outcome="fixed")
+    base = live_server.url
+    teacher = sign_in(browser, base, "a_teacher@example.org", viewport=PHONE)
+    shots.append(teacher)
+    teacher.goto(f"{base}/my-tickets/{world.t_a1.pk}/")
+    teacher.get_by_label("Reply to the supplier").fill("Still frozen after the update.")
+    teacher.get_by_label("Photos or files").set_input_files(
+        [{"name": "IMG_2042.JPG", "mimeType": "image/jpeg", "buffer": jpeg_bytes((300, 400))}]
+    )
+    teacher.get_by_role("button", name="Reopen it with this message").click()
+    expect(teacher.get_by_text("Reopened: the supplier has been told.")).to_be_visible()
+    photo = teacher.get_by_role("img", name="IMG_2042.jpg")
+    assert _loaded(teacher, photo)
+    save_screenshot(teacher, "teacher-reopens-with-photo")
+
+    # The account manager finds it back in the open queue, with the reason and the photo.
+    am = sign_in(browser, base, "s1_am@example.org", viewport=DESKTOP)
+    shots.append(am)
+    am.goto(f"{base}/tickets/")
+    am.get_by_role("link", name=re.compile(f"Ticket {world.t_a1.subject[-4:]}")).first.click()
+    panel = am.locator("#ticket-panel")
+    expect(panel.get_by_text("Still frozen after the update.")).to_be_visible()
+    expect(panel.get_by_text("reopened", exact=False).first).to_be_visible()
+    assert _loaded(am, panel.get_by_role("img", name="IMG_2042.jpg"))
+    save_screenshot(am, "account-manager-sees-reopened-ticket")
