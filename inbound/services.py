@@ -31,7 +31,7 @@ from nudges.replies import record_reply
 from partnership_crm.reply_tokens import BadToken, ReplyToken, read_reply_address
 from tickets import services as ticket_services
 from tickets.attachments import atomic_with_files, partition_attachments
-from tickets.models import Status, Ticket, TicketMessage
+from tickets.models import Ticket, TicketMessage
 
 from .models import InboundEmail
 from .parse import InboundMessage, is_auto_reply
@@ -142,30 +142,17 @@ def _ticket_reply(message: InboundMessage, record: InboundEmail, token: ReplyTok
         body = "(files only)"
     if not body:
         raise Refused("the reply is empty once the quoted email is removed")
-    channel = TicketMessage.Channel.EMAIL
     try:
+        # Replying to "resolved" from the school means it is not: reopen, or a follow-up.
         supplier_side = ticket.supplier_id in scope_for(user).supplier_ids
-        if not supplier_side and ticket.status in (Status.RESOLVED, Status.CLOSED):
-            # Replying to "resolved" means it is not: reopen (or a follow-up past the window).
-            result = ticket_services.ticket_transition(
-                ticket=ticket,
-                by=user,
-                status=Status.IN_PROGRESS,
-                reason=body,
-                channel=channel,
-                attachments=files,
-            )
-            record.ticket = result
-            record.ticket_message = (
-                TicketMessage.objects.filter(ticket=result).order_by("-id").first()
-                if result.pk == ticket.pk
-                else None
-            )
-        else:
-            record.ticket = ticket
-            record.ticket_message = ticket_services.ticket_post_message(
-                ticket=ticket, by=user, body=body, channel=channel, attachments=files
-            )
+        record.ticket, record.ticket_message = ticket_services.ticket_reply(
+            ticket=ticket,
+            by=user,
+            body=body,
+            reopen=None if supplier_side else True,
+            channel=TicketMessage.Channel.EMAIL,
+            attachments=files,
+        )
     except (PermissionDenied, ValidationError) as exc:
         raise Refused(f"the ticket refused it: {exc}") from None
     record.status = S.ACCEPTED

@@ -408,6 +408,37 @@ def ticket_attach(
     return store_attachments(ticket=ticket, message=message, files=prepared, user=by)
 
 
+def ticket_reply(
+    *,
+    ticket: Ticket,
+    by: User,
+    body: str,
+    reopen: bool | None = None,
+    channel: str = TicketMessage.Channel.PAGE,
+    attachments: Sequence[Upload | Prepared] = (),
+) -> tuple[Ticket, TicketMessage | None]:
+    """A reply from the ticket's page or by email. The school side reopening a resolved
+    ticket goes through ``ticket_transition``: reopened within the window, else a linked
+    follow-up is filed. Returns the ticket the reply landed on (the follow-up, if one was
+    filed) and its message (None for a follow-up: the reply is its description)."""
+    if reopen and ticket.status in (Status.RESOLVED, Status.CLOSED):
+        result = ticket_transition(
+            ticket=ticket,
+            by=by,
+            status=Status.IN_PROGRESS,
+            reason=body,
+            channel=channel,
+            attachments=attachments,
+        )
+        if result.pk != ticket.pk:
+            return result, None
+        return result, TicketMessage.objects.filter(ticket=result, reopened=True).latest("id")
+    message = ticket_post_message(
+        ticket=ticket, by=by, body=body, reopen=reopen, channel=channel, attachments=attachments
+    )
+    return ticket, message
+
+
 @transaction.atomic
 def ticket_update(*, ticket: Ticket, by: User, **data: Any) -> Ticket:
     """Supplier staff triage (priority, category, assignee); the raiser may correct the

@@ -155,27 +155,17 @@ def school_reply(request: HttpRequest, pk: int) -> HttpResponse:
     reopen = {"1": True, "0": False}.get(request.POST.get("reopen", ""))
     if form.is_valid():
         body, files = form.cleaned_data["body"], form.cleaned_data["files"]
+        was_resolved = ticket.status in ("resolved", "closed")
         try:
-            if reopen and ticket.status in ("resolved", "closed"):
-                # The service reopens it, or past the window files a linked follow-up.
-                result = ticket_services.ticket_transition(
-                    ticket=ticket,
-                    by=request.user,
-                    status="in_progress",
-                    reason=body,
-                    attachments=files,
-                )
-            else:
-                ticket_services.ticket_post_message(
-                    ticket=ticket, by=request.user, body=body, reopen=reopen, attachments=files
-                )
-                result = ticket
+            result, _ = ticket_services.ticket_reply(
+                ticket=ticket, by=request.user, body=body, reopen=reopen, attachments=files
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
             if result.pk != ticket.pk:
                 note = "It was resolved a while ago, so this is a new ticket."
-            elif reopen and ticket.status in ("resolved", "closed"):
+            elif reopen and was_resolved:
                 note = "Reopened: the supplier has been told."
             else:
                 note = "Reply sent."
