@@ -337,3 +337,18 @@ def test_a_disguised_file_in_an_email_is_left_out_and_the_sender_told(
     assert [a.name for a in said.attachments.all()] == ["IMG_0042.jpg"]
     told = [m for m in mail.outbox if m.to == [teacher.email]]
     assert told and "cat.jpg" in told[0].body
+
+
+def test_a_saved_reply_can_be_received_from_the_command_line(world, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    teacher = world.users["a_teacher"]
+    reply_to = reply_address("ticket", world.t_a1.pk, teacher.pk)
+    eml = tmp_path / "reply.eml"
+    eml.write_bytes(fake.gmail_reply(teacher.email, reply_to, "Re", "From my laptop.").as_bytes())
+    call_command("receive_email", str(eml))
+    assert TicketMessage.objects.filter(ticket=world.t_a1, body="From my laptop.").exists()
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(fake.gmail_reply("x@elsewhere.example", reply_to, "Re", "No").as_bytes())
+    with pytest.raises(CommandError, match="refused"):
+        call_command("receive_email", str(forged))
