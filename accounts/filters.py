@@ -21,7 +21,12 @@ class OrganisationFilter(df.FilterSet):
 
 class ContactFilter(df.FilterSet):
     school = df.NumberFilter(field_name="school_id")
-    partnership = df.NumberFilter(field_name="partnership_links__partnership_id")
+    # Only partnerships the user can see: another supplier's id is "not a valid choice",
+    # exactly like one that does not exist (it must not tell which partnerships exist).
+    partnership = df.ModelChoiceFilter(
+        field_name="partnership_links__partnership",
+        queryset=lambda request: Partnership.objects.visible_to(request.user),
+    )
     tag = df.ChoiceFilter(choices=StakeholderTag.choices, method="filter_tag")
 
     class Meta:

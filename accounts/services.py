@@ -204,16 +204,6 @@ def product_delete(*, product: Product, by: User) -> None:
 # --- Contacts -------------------------------------------------------------------------
 
 
-def _can_edit_contact(user: User, contact: Contact) -> bool:
-    s = scope_for(user)
-    if s.leads_school(contact.school_id):
-        return True
-    managed = [sid for sid in s.supplier_ids if s.manages_supplier(sid)]
-    return PartnershipContact.objects.filter(
-        contact=contact, partnership__supplier_id__in=managed
-    ).exists()
-
-
 def link_contacts(partnership: Partnership, contacts: Iterable[Contact], by: User) -> None:
     """Make the contacts part of the partnership (who the supplier may contact there); one
     insert whatever their number, and linking someone already linked changes nothing."""
@@ -250,16 +240,21 @@ def contact_create(
             "contacts through a partnership."
         )
     email = (fields.get("email") or "").lower()
-    existing = Contact.objects.filter(school=school, email=email).first()
-    if existing is not None:
+    if Contact.objects.filter(school=school, email=email).exists():
         if partnership is None:
             raise ValidationError({"email": "This school already has a contact with this email."})
-        contact = existing  # the school already holds this person: link, don't duplicate
-    else:
-        contact = Contact(school=school, **{**fields, "email": email})
-        contact.tags = Contact.encode_tags(tags or [])
-        contact.full_clean()
-        _save_unique(contact, {"email": "This school already has a contact with this email."})
+        # The school's record is the school's: a supplier neither reads it by guessing an
+        # address nor links it to itself. The school's lead shares it.
+        raise ValidationError(
+            {
+                "email": "The school already holds a record for this address: ask the "
+                "school's lead to add them to this partnership."
+            }
+        )
+    contact = Contact(school=school, **{**fields, "email": email})
+    contact.tags = Contact.encode_tags(tags or [])
+    contact.full_clean()
+    _save_unique(contact, {"email": "This school already has a contact with this email."})
     if partnership is not None:
         link_contacts(partnership, [contact], by)
     return contact
@@ -269,8 +264,12 @@ def contact_create(
 def contact_update(
     *, contact: Contact, by: User, tags: list[str] | None = None, **data: Any
 ) -> Contact:
-    if not _can_edit_contact(by, contact):
-        raise PermissionDenied("You may not change this contact.")
+    # A staff record belongs to the school: a supplier's edit would change the name,
+    # address and tags every other supplier's nudges use.
+    if not scope_for(by).leads_school(contact.school_id):
+        raise PermissionDenied(
+            "This is the school's record of its staff: ask the school's lead to correct it."
+        )
     if "email" in data:
         data["email"] = data["email"].lower()
     fields = _apply(contact, data)

@@ -42,15 +42,18 @@ def test_a_supplier_adds_a_contact_through_its_partnership_and_sees_only_that(wo
     assert world.client("a_lead").get(f"/api/v1/contacts/{contact.pk}/").status_code == 200
 
 
-def test_a_supplier_adding_someone_the_school_already_holds_links_the_same_record(world):
-    existing = world.c_a_unlinked
+def test_a_supplier_cannot_take_over_a_record_the_school_already_holds(world):
+    existing = world.c_a_dsl  # s2's contact at school A, tagged dsl
     response = world.client("s1_am").post(
         "/api/v1/contacts/",
-        {"partnership": world.p_a1.pk, "first_name": "Una", "email": existing.email.upper()},
+        {"partnership": world.p_a1.pk, "first_name": "X", "email": existing.email.upper()},
     )
-    assert response.status_code == 201
-    assert response.json()["id"] == existing.pk
-    assert Contact.objects.filter(school=world.school_a, email=existing.email).count() == 1
+    assert response.status_code == 400 and "school's lead" in response.json()["email"][0]
+    body = response.content.decode()
+    assert existing.job_title not in body or not existing.job_title
+    assert "dsl" not in body
+    assert not PartnershipContact.objects.filter(partnership=world.p_a1, contact=existing).exists()
+    assert world.client("s1_am").get(f"/api/v1/contacts/{existing.pk}/").status_code == 404
 
 
 def test_a_supplier_cannot_add_staff_to_a_school_directly(world):
@@ -79,14 +82,27 @@ def test_only_the_school_lead_erases_a_staff_record(world):
     assert not Contact.objects.filter(pk=world.c_a_it.pk).exists()
 
 
-def test_a_linked_supplier_may_correct_a_contact_but_not_move_it(world):
+def test_only_the_school_edits_its_staff_record_not_a_linked_supplier(world):
     url = f"/api/v1/contacts/{world.c_a_it.pk}/"
-    ok = world.client("s1_am").patch(url, {"job_title": "Network manager", "tags": ["it_lead"]})
-    assert ok.status_code == 200
-    assert ok.json()["job_title"] == "Network manager"
-    moved = world.client("s1_am").patch(url, {"school": world.school_a.pk})
+    before = Contact.objects.get(pk=world.c_a_it.pk)
+    for user in ("s1_am", "s1_admin", "s1_agent"):
+        r = world.client(user).patch(url, {"email": "attacker@elsewhere.example"})
+        assert r.status_code == 403, user
+    assert Contact.objects.get(pk=world.c_a_it.pk).email == before.email
+    ok = world.client("a_lead").patch(url, {"job_title": "Network manager", "tags": ["it_lead"]})
+    assert ok.status_code == 200 and ok.json()["job_title"] == "Network manager"
+    moved = world.client("a_lead").patch(url, {"school": world.school_b.pk})
     assert moved.status_code == 400
-    assert world.client("s1_agent").patch(url, {"job_title": "x"}).status_code == 403
+
+
+def test_another_suppliers_partnership_in_a_filter_is_like_a_missing_one(world):
+    client = world.client("s1_am")
+    foreign = client.get("/api/v1/contacts/", {"partnership": world.p_a2.pk})
+    missing = client.get("/api/v1/contacts/", {"partnership": 999999})
+    assert foreign.status_code == missing.status_code == 400
+    assert foreign.json() == missing.json() or set(foreign.json()) == set(missing.json())
+    own = client.get("/api/v1/contacts/", {"partnership": world.p_a1.pk})
+    assert own.status_code == 200 and own.json()["count"] >= 1
 
 
 def test_contacts_filter_by_tag_and_partnership(world):
