@@ -7,12 +7,15 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from .sendgrid import BatchSender, Outcome, OutgoingEmail, Sender, SendReport
+
+_FILE_POLICY = policy.default.clone(max_line_length=998)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,9 @@ class OutboxBatchSender(BatchSender):
         path = self.directory / f"nudge-{e.nudge_id}-{batch_id[:12]}.eml"
         # Written aside, then renamed: a reader of the folder never sees half a file.
         partial = path.with_suffix(".eml.part")
-        partial.write_bytes(message.as_bytes())
+        # Lines up to RFC 5322's 998: with the default 78, a long unsubscribe URL is written
+        # as RFC 2047 encoded words, which mail clients do not read as List-Unsubscribe.
+        partial.write_bytes(message.as_bytes(policy=_FILE_POLICY))
         partial.replace(path)
         return path
 

@@ -413,3 +413,15 @@ def test_without_an_api_key_nudges_are_written_to_the_outbox_folder(tmp_path: Pa
     assert message["Reply-To"] == "Tom Whitaker <tom@lanternfish.example>"
     html = message.get_body(preferencelist=("html",))
     assert html is not None and html.get_content().strip() == email(1).html
+
+
+def test_a_long_unsubscribe_url_is_written_as_a_plain_header_mail_clients_read(
+    tmp_path: Path,
+) -> None:
+    # A real signed token makes the URL longer than a 78-character line.
+    url = "http://127.0.0.1:8000/unsubscribe/" + "eyJjIjo0MiwicyI6N30" * 4 + ":1vQx:AbCdEf/"
+    OutboxBatchSender(tmp_path).send(SENDER, [email(1, unsubscribe_url=url)])
+    [written] = tmp_path.glob("*.eml")
+    raw = written.read_bytes()
+    assert f"List-Unsubscribe: <{url}>\n".encode() in raw  # not =?utf-8?q?...?= words
+    assert b"=?utf-8?" not in raw.split(b"\n\n", 1)[0]
