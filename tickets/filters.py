@@ -30,6 +30,8 @@ class TicketFilter(df.FilterSet):
     q = df.CharFilter(
         method="filter_text", label="Words in the subject, description or public messages"
     )
+    # The API's usual name for it (the viewset has no SearchFilter fields of its own).
+    search = df.CharFilter(method="filter_text", label="The same as q")
 
     class Meta:
         model = Ticket

@@ -265,6 +265,9 @@ def test_filters_search_and_export(world: Any) -> None:
     assert [
         t["id"] for t in client.get("/api/v1/tickets/", {"q": "projector"}).json()["results"]
     ] == [first]
+    for words, found in (("projector", [first]), ("zz-no-such-words", [])):
+        listed = client.get("/api/v1/tickets/", {"search": words}).json()["results"]
+        assert [t["id"] for t in listed] == found, words
     assert [
         t["id"] for t in client.get("/api/v1/tickets/", {"is_open": "false"}).json()["results"]
     ] == [second]
