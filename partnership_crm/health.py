@@ -87,6 +87,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "database": "ok" if "database" not in failures else f"failed: {failures['database']}",
         "broker": "ok" if "broker" not in failures else f"failed: {failures['broker']}",
     }
+    from nudges.checks import WEBHOOK_MISSING, webhook_missing
+
+    if webhook_missing():
+        # Serving, but exactly-once sending is weaker than it should be: say so.
+        body["degraded"] = [WEBHOOK_MISSING]
     if db_error is None:
         # Informational: a stale beat does not make the web unhealthy.
         body["last_beat_seconds_ago"] = (

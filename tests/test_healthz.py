@@ -143,3 +143,16 @@ def test_healthz_answers_503_when_the_filesystem_brokers_folder_is_gone(
 
     assert status == 503
     assert body["broker"] == "failed: BrokerFolderMissing"
+
+
+def test_sending_through_sendgrid_without_its_event_webhook_is_reported(
+    client: Client, settings: Any
+) -> None:
+    from django.core.checks import run_checks
+
+    assert "degraded" not in _get(client)[1]
+    settings.SENDGRID_API_KEY = "SG.configured"
+    settings.SENDGRID_WEBHOOK_PUBLIC_KEY = ""
+    status, body, _ = _get(client)
+    assert status == 200 and "SENDGRID_WEBHOOK_PUBLIC_KEY" in body["degraded"][0]
+    assert "nudges.W001" in {w.id for w in run_checks()}
