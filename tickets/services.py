@@ -120,8 +120,28 @@ def _record_first_response(
     return ["first_response_at", "first_response_seconds"]
 
 
-@atomic_with_files()
+class _KeyTaken(Exception):
+    """A concurrent request with the same idempotency key committed first."""
+
+
 def ticket_create(
+    *, by: User, idempotency_key: str | None = None, **fields: Any
+) -> tuple[Ticket, bool]:
+    """Raise a ticket, with ``attachments`` on the ticket itself. Returns (ticket,
+    created); a repeated idempotency key returns the ticket the first request made, so a
+    retried or double-submitted form files once, even when the two arrive together."""
+    try:
+        return _ticket_create(by=by, idempotency_key=idempotency_key, **fields)
+    except _KeyTaken:
+        # Ours was rolled back whole (ticket, history, files); theirs has committed, since
+        # PostgreSQL only reports the clash once the other insert is final.
+        return IdempotencyKey.objects.select_related("ticket").get(
+            user=by, key=idempotency_key
+        ).ticket, False
+
+
+@atomic_with_files()
+def _ticket_create(
     *,
     by: User,
     partnership: Partnership,
@@ -133,9 +153,6 @@ def ticket_create(
     idempotency_key: str | None = None,
     attachments: Sequence[Upload | Prepared] = (),
 ) -> tuple[Ticket, bool]:
-    """Raise a ticket, with ``attachments`` on the ticket itself. Returns (ticket,
-    created); a repeated idempotency key returns the ticket the first request made, so a
-    retried or double-submitted form files once."""
     if idempotency_key:
         existing = IdempotencyKey.objects.filter(user=by, key=idempotency_key).first()
         if existing is not None:
@@ -173,10 +190,10 @@ def ticket_create(
             with transaction.atomic():
                 IdempotencyKey.objects.create(user=by, key=idempotency_key, ticket=ticket)
         except IntegrityError:
-            # A concurrent request with the same key won; undo ours and return theirs.
-            transaction.set_rollback(True)
-            existing = IdempotencyKey.objects.get(user=by, key=idempotency_key)
-            return existing.ticket, False
+            # A concurrent request with the same key won: undo all of ours (leaving this
+            # block by an exception), and ticket_create returns theirs. Querying here
+            # instead would fail: the transaction is already broken on PostgreSQL.
+            raise _KeyTaken from None
     store_attachments(ticket=ticket, message=None, files=prepared, user=by)
     return ticket, True
 
