@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.scoping import scope_for
+from partnership_crm.mail import send_once
 
 from .models import Nudge, NudgeReply
 
@@ -84,12 +85,8 @@ def resume(*, reply: NudgeReply, by: User) -> int:
 
 def send_reply_notification(*, reply_id: int) -> bool:
     """Email the partnership's account manager the reply; claimed once."""
-    with transaction.atomic():
-        claimed = NudgeReply.objects.filter(
-            pk=reply_id, notified_at__isnull=True, is_auto=False
-        ).update(notified_at=timezone.now())
-        if claimed != 1:
-            return False
+
+    def send() -> bool:
         reply = NudgeReply.objects.select_related(
             "contact",
             "nudge",
@@ -116,7 +113,9 @@ def send_reply_notification(*, reply_id: int) -> bool:
             [am.email],
             reply_to=[reply.contact.email] if reply.contact.email else None,
         ).send()
-    return True
+        return True
+
+    return send_once(NudgeReply.objects.filter(pk=reply_id, is_auto=False), "notified_at", send)
 
 
 def sweep_reply_notifications(*, now: datetime | None = None) -> int:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
+from partnership_crm.mail import send_once
 from partnership_crm.reply_tokens import reply_address
 
 from .models import Ticket, TicketMessage
@@ -17,21 +16,16 @@ CLAIM_FIELD = {"first_response": "notified_first_response_at", "resolved": "noti
 
 
 def send_raiser_notification(*, ticket_id: int, kind: str) -> bool:
-    """Claim the notification with a conditional UPDATE, then send. Returns whether an
-    email was sent. A repeated call (task retry, duplicate message) sends nothing."""
-    field = CLAIM_FIELD[kind]
-    with transaction.atomic():
-        claimed = Ticket.objects.filter(pk=ticket_id, **{f"{field}__isnull": True}).update(
-            **{field: timezone.now()}
-        )
-        if claimed != 1:
-            return False
+    """Send once (partnership_crm.mail.send_once). Returns whether an email was sent; a
+    repeated call (task retry, duplicate message) sends nothing."""
+
+    def send() -> bool:
         ticket = Ticket.objects.select_related("raised_by", "supplier").get(pk=ticket_id)
         subject, body = _compose(ticket, kind)
-        # Sending inside the transaction: if the mail server refuses, the claim rolls back
-        # and the task's retry tries again.
         _send(subject, body, ticket, ticket.raised_by)
-    return True
+        return True
+
+    return send_once(Ticket.objects.filter(pk=ticket_id), CLAIM_FIELD[kind], send)
 
 
 def _or_answer() -> str:
@@ -82,12 +76,8 @@ def _compose(ticket: Ticket, kind: str) -> tuple[str, str]:
 def send_supplier_notification(*, message_id: int) -> bool:
     """Email the ticket's assignee (else the partnership's account manager) that the school
     replied or reopened it: claimed once per message, sent after the message committed."""
-    with transaction.atomic():
-        claimed = TicketMessage.objects.filter(
-            pk=message_id, supplier_notified_at__isnull=True, is_internal=False
-        ).update(supplier_notified_at=timezone.now())
-        if claimed != 1:
-            return False
+
+    def send() -> bool:
         message = TicketMessage.objects.select_related(
             "author", "ticket__assignee", "ticket__school", "ticket__partnership__account_manager"
         ).get(pk=message_id)
@@ -105,4 +95,7 @@ def send_supplier_notification(*, message_id: int) -> bool:
             f"{message.body}\n\nOpen it in the queue{_or_answer()}: {url}\n"
         )
         _send(subject, body, ticket, to)
-    return True
+        return True
+
+    unsent = TicketMessage.objects.filter(pk=message_id, is_internal=False)
+    return send_once(unsent, "supplier_notified_at", send)

@@ -35,7 +35,7 @@ def test_two_submits_with_one_idempotency_key_at_once_file_one_ticket() -> None:
                 idempotency_key="tap-tap-0001",
             )
             results.append((ticket.pk, created))
-        except BaseException as exc:  # noqa: BLE001 - the test reports it
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
@@ -50,3 +50,24 @@ def test_two_submits_with_one_idempotency_key_at_once_file_one_ticket() -> None:
     (pk,) = {pk for pk, _ in results}
     assert sorted(created for _, created in results) == [False, True]
     assert TicketEvent.objects.filter(ticket_id=pk, kind="created").count() == 1
+
+
+def test_an_email_the_mail_server_refused_is_sent_by_the_retry_once(world) -> None:
+    from unittest import mock
+
+    from django.core import mail
+
+    from tickets.notifications import send_raiser_notification
+    from tickets.services import ticket_transition
+
+    ticket = world.t_a1
+    ticket_transition(ticket=ticket, by=world.s1_am, status="resolved", outcome="fixed")
+    Ticket.objects.filter(pk=ticket.pk).update(notified_resolved_at=None)
+    refused = mock.patch("django.core.mail.EmailMessage.send", side_effect=OSError("421 busy"))
+    with refused, pytest.raises(OSError):
+        send_raiser_notification(ticket_id=ticket.pk, kind="resolved")
+    assert Ticket.objects.get(pk=ticket.pk).notified_resolved_at is None  # claim given back
+    mail.outbox.clear()
+    assert send_raiser_notification(ticket_id=ticket.pk, kind="resolved") is True
+    assert send_raiser_notification(ticket_id=ticket.pk, kind="resolved") is False
+    assert len(mail.outbox) == 1
