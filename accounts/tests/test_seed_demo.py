@@ -4,6 +4,7 @@ from io import StringIO
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from django.core.management import call_command
 from django.db.models import Model
 from rest_framework.test import APIClient
@@ -45,8 +46,16 @@ AT_PILOT_OR_BEYOND = {Stage.PILOT, Stage.EXPANSION, Stage.WHOLE_SCHOOL, Stage.RE
 
 def seed(*args: str) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
-    call_command("seed_demo", *args, stdout=out, stderr=err)
+    call_command("seed_demo", "--public-password-ok", *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
+
+
+def test_seed_demo_refuses_with_debug_off_unless_told_the_password_is_public(db: Any) -> None:
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not User.objects.exists()
 
 
 def row_counts() -> dict[str, int]:

@@ -9,7 +9,7 @@ from visits.models import TimeEntry, Visit
 
 
 def test_the_demo_has_activity_everywhere_and_seeding_twice_adds_nothing(db: Any) -> None:
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", "--public-password-ok", verbosity=0)
     call_command("seed_demo_activity", verbosity=0)
     counts = (
         Ticket.objects.count(),

@@ -3,7 +3,8 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, OutputWrapper
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
 from accounts.demo import DEMO_PASSWORD, STEPS, Login, demo_logins, seed_demo
@@ -36,8 +37,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Do nothing if the database already holds any organisation.",
         )
+        parser.add_argument(
+            "--public-password-ok",
+            action="store_true",
+            help="Seed even with DEBUG off (the demo users share a published password).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["public_password_ok"]:
+            raise CommandError(
+                "seed_demo makes users whose password is printed in the README: it runs with "
+                "DEBUG on (as `make run` does), or with --public-password-ok on a demo server."
+            )
         if options["if_empty"] and Organisation.objects.exists():
             self.stdout.write("Organisations already exist; --if-empty leaves the database alone.")
             # Still show the logins when the demo is what is there, so `make run` can
