@@ -19,6 +19,7 @@ from datetime import date
 from django.conf import settings
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.http import base36_to_int, int_to_base36
 
 KINDS = {"t": "ticket", "n": "nudge"}
 _SALT = "partnership_crm.reply_tokens"
@@ -38,16 +39,6 @@ class BadToken(Exception):
     """Why an address does not let a message in (the reason is logged, never shown)."""
 
 
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if not n:
-            return out
-
-
 def _mac(body: str) -> str:
     digest = salted_hmac(_SALT, body, algorithm="sha256").digest()[:15]
     return base64.b32encode(digest).decode().lower()
@@ -62,7 +53,7 @@ def reply_address(
         return ""
     letter = {v: k for k, v in KINDS.items()}[kind]
     day = ((today or timezone.localdate()) - _EPOCH).days
-    body = f"{letter}{_b36(object_id)}.{_b36(recipient_id)}.{_b36(day)}"
+    body = f"{letter}{int_to_base36(object_id)}.{int_to_base36(recipient_id)}.{int_to_base36(day)}"
     return f"reply+{body}.{_mac(body)}@{settings.INBOUND_DOMAIN}"
 
 
@@ -80,8 +71,8 @@ def read_reply_address(address: str, *, today: date | None = None) -> ReplyToken
     body = f"{letter}{obj}.{rcpt}.{day}"
     if not hmac.compare_digest(mac, _mac(body)):
         raise BadToken("forged token (bad signature)")
-    issued = _EPOCH.fromordinal(_EPOCH.toordinal() + int(day, 36))
+    issued = _EPOCH.fromordinal(_EPOCH.toordinal() + base36_to_int(day))
     age = ((today or timezone.localdate()) - issued).days
     if age > settings.INBOUND_REPLY_TOKEN_DAYS:
         raise BadToken(f"expired token (issued {issued}, {age} days ago)")
-    return ReplyToken(KINDS[letter], int(obj, 36), int(rcpt, 36), issued)
+    return ReplyToken(KINDS[letter], base36_to_int(obj), base36_to_int(rcpt), issued)
