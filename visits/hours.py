@@ -83,26 +83,36 @@ def expected_by_now(
     return (promised * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
-def onsite_summary(partnership: Partnership, on: date) -> OnsiteSummary:
+def onsite_summary(partnership: Partnership, on: date, *, user: Any) -> OnsiteSummary:
     """Delivered: on-site time entries dated within the term, up to and including ``on``.
     Planned: planned visits later in the term. Expected by now: the promise pro rata to
     the school's working days of the term passed (so a supplier is not "behind" on the
-    first day of term). Shortfall: promised minus delivered, never negative."""
+    first day of term). Shortfall: promised minus delivered, never negative.
+
+    Built only from the entries and visits ``user`` may see (``visible_to``): a teacher,
+    who sees no time entries, is told of no delivered time, rather than learning the
+    supplier's minutes day by day through ``on``."""
     term = term_on(partnership.school_id, on)
-    delivered = TimeEntry.objects.filter(
-        partnership=partnership,
-        mode=TimeEntry.Mode.ON_SITE,
-        date__gte=term.starts_on,
-        date__lte=min(on, term.ends_on),
-    ).aggregate(m=Sum("minutes"))["m"]
+    delivered = (
+        TimeEntry.objects.visible_to(user)
+        .filter(
+            partnership=partnership,
+            mode=TimeEntry.Mode.ON_SITE,
+            date__gte=term.starts_on,
+            date__lte=min(on, term.ends_on),
+        )
+        .aggregate(m=Sum("minutes"))["m"]
+    )
     planned_minutes = sum(
         v.duration_minutes
-        for v in Visit.objects.filter(
+        for v in Visit.objects.visible_to(user)
+        .filter(
             partnership=partnership,
             status=Visit.Status.PLANNED,
             starts_at__date__gt=on,
             starts_at__date__lte=term.ends_on,
-        ).only("starts_at", "ends_at")
+        )
+        .only("starts_at", "ends_at")
     )
     cal = calendar_for_school(partnership.school)
     return _summary(partnership, term, cal, on, delivered, planned_minutes)

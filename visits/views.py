@@ -192,7 +192,9 @@ class TimeEntryViewSet(ScopedModelViewSet):
     )
     @action(detail=False, methods=["get"], url_path="onsite-summary", filter_backends=[])
     def onsite_summary(self, request: Request) -> Response:
-        """On-site hours delivered this term against the agreement, and the shortfall."""
+        """On-site hours delivered this term against the agreement, and the shortfall,
+        counted from the time entries and visits you may see (teachers see no time
+        entries, so no delivered time)."""
         raw_id, raw_on = request.query_params.get("partnership"), request.query_params.get("on")
         errors = {}
         try:
@@ -213,4 +215,6 @@ class TimeEntryViewSet(ScopedModelViewSet):
         )
         if partnership is None:
             raise Http404
-        return Response(OnsiteSummarySerializer(onsite_summary(partnership, on)).data)
+        return Response(
+            OnsiteSummarySerializer(onsite_summary(partnership, on, user=request.user)).data
+        )

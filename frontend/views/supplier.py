@@ -89,7 +89,7 @@ def _partnership_context(request: HttpRequest, p: Partnership, stage_form: Any =
         "p": p,
         "upcoming": [e for e in timeline if e.at > now][::-1],
         "timeline": [e for e in timeline if e.at <= now],
-        "onsite": onsite_summary(p, timezone.localdate()),
+        "onsite": onsite_summary(p, timezone.localdate(), user=request.user),
         "stage_form": stage_form or StageForm(allowed=allowed),
         "can_move": scope_for(request.user).manages_supplier(p.supplier_id) and allowed,
         "can_plan_phase": scope_for(request.user).manages_supplier(p.supplier_id),

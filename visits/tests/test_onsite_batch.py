@@ -66,9 +66,9 @@ def test_onsite_summaries_match_onsite_summary(world):
         mode="on_site",
         activity="training",
     )
-    assert onsite_summary(no_terms, today).term.from_school_calendar is False
-    for user in ("s1_am", "s2_am", "a_lead", "trust_lead"):
+    assert onsite_summary(no_terms, today, user=world.s1_am).term.from_school_calendar is False
+    for user in ("s1_am", "s2_am", "a_lead", "trust_lead", "a_teacher", "b_teacher"):
         visible = list(Partnership.objects.visible_to(world.users[user]))
         batch = onsite_summaries(visible, user=world.users[user], on=today)
         for p in visible:
-            assert batch[p.pk] == onsite_summary(p, today), (user, p)
+            assert batch[p.pk] == onsite_summary(p, today, user=world.users[user]), (user, p)

@@ -314,6 +314,67 @@ def test_planned_visits_count_as_planned_not_delivered(world: Any) -> None:
     assert summary["delivered_hours"] == "0.0"
 
 
+def _listed_hours(world: Any, user: str, path: str, params: dict[str, Any]) -> float:
+    """What ``user`` could add up from the rows the API lists them."""
+    client, minutes, page = world.client(user), 0, 1
+    while True:
+        body = client.get(path, {**params, "page": page, "page_size": 200}).json()
+        for row in body["results"]:
+            if "minutes" in row:
+                minutes += row["minutes"]
+            else:  # a visit
+                span = datetime.fromisoformat(row["ends_at"]) - datetime.fromisoformat(
+                    row["starts_at"]
+                )
+                minutes += int(span.total_seconds() // 60)
+        if not body["next"]:
+            return round(minutes / 60, 1)
+        page += 1
+
+
+def test_each_user_s_summary_adds_up_only_what_they_may_list(world: Any) -> None:
+    """The teacher of p_a1's cohort sees the partnership but not the supplier's time
+    entries: their summary counts none of its 2 h on site, while the school's lead,
+    the trust's lead and the supplier count it; planned visits are each user's own."""
+    Term.objects.create(
+        school=world.school_a,
+        name="Autumn 2026",
+        starts_on=date(2026, 9, 2),
+        ends_on=date(2026, 12, 18),
+    )
+    with time_machine.travel(at(2026, 11, 20, 9), tick=False):
+        _log(world, "2026-11-19", 120)
+        _plan(world, kind="training")  # 3 h on 1 Dec, and the cast's 2 h survey
+        on = "2026-11-20"
+        seen = {}
+        for user in ("a_teacher", "a_lead", "trust_lead", "s1_am", "s1_agent"):
+            summary = _summary(world, on, user=user)
+            entries = {
+                "partnership": world.p_a1.pk,
+                "mode": "on_site",
+                "date_from": "2026-09-02",
+                "date_to": on,
+            }
+            visits = {
+                "partnership": world.p_a1.pk,
+                "status": "planned",
+                "starts_after": "2026-11-21T00:00:00Z",
+                "starts_before": "2026-12-19T00:00:00Z",
+            }
+            delivered = _listed_hours(world, user, "/api/v1/time-entries/", entries)
+            planned = _listed_hours(world, user, "/api/v1/visits/", visits)
+            assert float(summary["delivered_hours"]) == delivered, user
+            assert float(summary["planned_hours"]) == planned, user
+            seen[user] = summary["delivered_hours"]
+    assert seen == {
+        "a_teacher": "0.0",
+        "a_lead": "2.0",
+        "trust_lead": "2.0",
+        "s1_am": "2.0",
+        "s1_agent": "2.0",
+    }
+
+
 def test_bad_summary_requests_are_field_errors(world: Any) -> None:
     client = world.client("a_lead")
     response = client.get("/api/v1/time-entries/onsite-summary/", {"on": "tomorrow"})
