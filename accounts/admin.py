@@ -576,8 +576,11 @@ class TrialPhaseAdmin(admin.ModelAdmin):
         "partnership__supplier__name",
     )
     list_select_related = ("partnership__supplier", "partnership__school")
-    autocomplete_fields = ("partnership", "cohort", "decided_by")
+    autocomplete_fields = ("partnership", "cohort")
     date_hierarchy = "start_date"
+    # A decision is made through accounts.services (the rules for each decision, who
+    # decided, the school told); editing it here would bypass all of that.
+    readonly_fields = ("decision", "decision_notes", "decided_at", "decided_by")
     fieldsets = (
         (None, {"fields": ("partnership", "kind", ("start_date", "end_date"), "cohort")}),
         ("Intent, implementation, impact", {"fields": ("intent", "implementation", "impact")}),
