@@ -3,8 +3,13 @@
 The DfE publishes the establishment register as one CSV of ~50,000 rows and ~140
 columns, encoded in Windows-1252. We read the few columns the CRM keeps and ignore the
 rest. Schools are upserted by URN; trusts are matched by their GIAS group code. The
-whole file is parsed and checked first, then written with a handful of bulk queries,
-so the cost does not grow with one query per row.
+whole file is parsed and checked first, then written in one transaction with a handful
+of bulk queries, so the cost does not grow with one query per row and a file refused
+halfway through changes nothing.
+
+Encodings: a byte-order mark decides (UTF-8 or UTF-16); without one, UTF-8 if the whole
+file is valid UTF-8, else Windows-1252. A file that contradicts its own mark, or UTF-16
+without one, is refused with what to do instead.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -65,7 +71,13 @@ _UPDATE_BATCH = 2000
 
 
 class GiasFileError(Exception):
-    """The file as a whole cannot be imported (no header, required columns missing)."""
+    """The file as a whole cannot be imported (no header, required columns missing, an
+    unreadable encoding, or CSV whose rows cannot be told apart). ``problems`` lists
+    (line, message) pairs when there are several."""
+
+    def __init__(self, message: str, *, problems: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class _BrokenRecord(Exception):
@@ -108,8 +120,11 @@ def import_schools(
 ) -> ImportResult:
     """Upsert schools and trusts from a GIAS CSV (a path, or a text or binary stream).
 
-    Bad rows are reported by their line in the file (the header is line 1) and the good
-    rows still go in. Closed establishments are skipped unless the CRM already holds
+    A file that is not well-formed CSV (a row with more or fewer fields than the header,
+    an unclosed quote) or that is in an encoding that cannot be read with certainty is
+    refused with GiasFileError and changes nothing. In a well-formed file, a row with a
+    bad value (URN, name) is reported by its line (the header is line 1) and skipped; the
+    others go in, all in one transaction. Closed establishments are skipped unless the CRM already holds
     them (then they are updated) or ``include_closed`` is set: half of a full GIAS file
     is closed schools, which would only clutter the school picker.
     """
@@ -127,49 +142,120 @@ def import_schools(
 
 # --- Reading ---------------------------------------------------------------------------
 
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_RESAVE = (
+    "Download the file again from GIAS, or in Excel use Save As > 'CSV UTF-8 (Comma "
+    "delimited)', and import that."
+)
+
 
 def _open_text(source: Source, stack: ExitStack) -> tuple[IO[str], str]:
     if isinstance(source, str | os.PathLike):
-        encoding = _detect_encoding(source)
+        with open(source, "rb") as handle:
+            head = handle.read(4096)
+        encoding = _sniff(head)
+        if encoding == "":
+            encoding = "utf-8" if _first_bad(source, "utf-8") is None else "cp1252"
+        elif (line := _first_bad(source, encoding)) is not None:
+            raise _not_encoded(encoding, line)
         # cp1252 leaves five byte values undefined; replace them rather than refuse a file
         # that is otherwise readable.
-        handle = open(source, encoding=encoding, errors="replace", newline="")  # noqa: SIM115
+        errors = "replace" if encoding == "cp1252" else "strict"
+        handle = open(source, encoding=encoding, errors=errors, newline="")  # noqa: SIM115
         return stack.enter_context(handle), encoding
     sample = source.read(0)
     if isinstance(sample, bytes):
         data = source.read()
         assert isinstance(data, bytes)
+        encoding = _sniff(data[:4096])
+        if encoding == "":
+            try:
+                return io.StringIO(data.decode("utf-8"), newline=""), "utf-8"
+            except UnicodeDecodeError:
+                return io.StringIO(data.decode("cp1252", errors="replace"), newline=""), "cp1252"
         try:
-            return io.StringIO(data.decode("utf-8-sig"), newline=""), "utf-8-sig"
-        except UnicodeDecodeError:
-            return io.StringIO(data.decode("cp1252", errors="replace"), newline=""), "cp1252"
+            return io.StringIO(data.decode(encoding), newline=""), encoding
+        except UnicodeDecodeError as exc:
+            raise _not_encoded(encoding, 1 + _decoded_prefix(exc, encoding).count("\n")) from None
     return source, getattr(source, "encoding", None) or "text"  # type: ignore[return-value]
 
 
-def _detect_encoding(path: str | os.PathLike[str]) -> str:
-    """utf-8-sig if the whole file decodes as UTF-8, else Windows-1252 (what GIAS uses).
+def _sniff(head: bytes) -> str:
+    """The encoding a byte-order mark names, "" for none. A file of NUL bytes without a
+    mark is UTF-16 or UTF-32 whose byte order cannot be known: refused, not guessed."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\x00" in head:
+        raise GiasFileError(
+            "The file looks like UTF-16 text without a byte-order mark, which cannot be "
+            f"read reliably. {_RESAVE}"
+        )
+    return ""
+
+
+def _not_encoded(encoding: str, line: int) -> GiasFileError:
+    if encoding == "utf-8-sig":
+        return GiasFileError(
+            f"Line {line}: the file starts with a UTF-8 byte-order mark but this line is "
+            "not UTF-8 (probably Windows-1252 text saved behind a UTF-8 marker, so accented "
+            f"letters and curly quotes would come out wrong). Nothing was imported. {_RESAVE}"
+        )
+    return GiasFileError(
+        f"Line {line}: the file starts with a UTF-16 byte-order mark but is not valid "
+        f"UTF-16 from here on. Nothing was imported. {_RESAVE}"
+    )
+
+
+def _first_bad(path: str | os.PathLike[str], encoding: str) -> int | None:
+    """The line of the first bytes that do not decode, or None if the whole file does.
 
     Decoding in chunks keeps memory flat for a 60 MB file; a cp1252 byte can sit on
     the last line, so the whole file has to be checked.
     """
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
     with open(path, "rb") as handle:
         try:
             while chunk := handle.read(_DETECT_CHUNK):
-                decoder.decode(chunk)
+                lines += decoder.decode(chunk).count("\n")
             decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            return lines + _decoded_prefix(exc, encoding).count("\n")
+    return None
+
+
+def _decoded_prefix(exc: UnicodeDecodeError, encoding: str) -> str:
+    """The text before the bad bytes of a failed decode. exc.object is what the decoder
+    held: the undecoded tail of the previous chunk (part of one character) and the chunk."""
+    prefix = exc.object[: exc.start]
+    if encoding == "utf-16":
+        order = "utf-16-be" if exc.object.startswith(codecs.BOM_UTF16_BE) else "utf-16-le"
+        return prefix.decode(order, errors="ignore")
+    return prefix.decode("utf-8", errors="ignore")
+
+
+# A quoted field that holds a line break and then what looks like the start of another
+# row ("104699,"): a stray quote earlier on has swallowed the rows that follow it.
+_SWALLOWED_ROW = re.compile(r"[\r\n]\s*\d{6}[,\t]")
 
 
 def _records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
     """CSV records with the file line each starts on; blank lines are dropped.
 
     A quoted field may hold a line break, so a record's start line is one past where
-    the previous record ended, not a count of records.
+    the previous record ended, not a count of records. ``strict`` makes the reader
+    refuse what it would otherwise guess at: the file ending inside a quoted field,
+    or a closing quote followed by more text.
     """
-    reader = csv.reader(text)
+    first = text.readline()
+    # Excel's "Unicode Text" (UTF-16) is tab-separated; GIAS's own download is commas.
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
     ended = 0
     while True:
         try:
@@ -177,14 +263,45 @@ def _records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            # Typically an unclosed quote that ran into the field size limit.
-            raise _BrokenRecord(ended + 1, f"Unreadable CSV from here on: {exc}.") from None
+            raise _BrokenRecord(ended + 1, _explain(exc, ended + 1, reader.line_num)) from None
         start, ended = ended + 1, reader.line_num
         if any(cell.strip() for cell in record):
             yield start, record
 
 
+def _explain(exc: csv.Error, start: int, at: int) -> str:
+    reason = str(exc)
+    stray = (
+        f'a " opens a quoted field in the row starting on line {start} and is never '
+        "closed (look for a stray quote on that line)"
+    )
+    if "unexpected end of data" in reason:
+        return f"The file ends inside a quoted field: {stray}."
+    if "field larger than field limit" in reason:
+        return (
+            f"A quoted field runs on for more than {csv.field_size_limit():,} characters: {stray}."
+        )
+    if at > start:
+        return (
+            f"A quoted field opened in the row starting on line {start} only closes on line "
+            f'{at}, where more text follows the closing quote: a stray " on line {start} '
+            "has swallowed the lines in between."
+        )
+    return (
+        f'Line {at} is not valid CSV ({reason}): a " inside a field must be written '
+        'twice ("") and the field enclosed in quotes; or a stray " opens a field on this line.'
+    )
+
+
 def _parse(text: IO[str], result: ImportResult) -> list[_Row]:
+    """Every row of the file, checked; a file whose rows cannot be told apart is refused.
+
+    Problems with the CSV itself (a row with more or fewer fields than the header, an
+    unclosed quote, rows swallowed into one field) shift or lose the values of the rows
+    around them, so no row of such a file is trusted: GiasFileError lists them all and
+    nothing is written. Problems with one row's values (a bad URN, a missing name) skip
+    that row only.
+    """
     records = _records(text)
     try:
         _, header = next(records)
@@ -193,25 +310,56 @@ def _parse(text: IO[str], result: ImportResult) -> list[_Row]:
     except _BrokenRecord as exc:
         raise GiasFileError(f"The header is not readable CSV: {exc}") from None
     index = _column_index(header)
+    width = len(header)
 
     def cell(record: list[str], column: str) -> str | None:
         i = index.get(column)
         if i is None:
             return None
-        return record[i].strip() if i < len(record) else ""
+        return record[i].strip()
 
     rows: list[_Row] = []
+    broken: list[tuple[int, str]] = []
     first_line: dict[str, int] = {}
     try:
         for line, record in records:
             result.rows += 1
+            problem = _shape_problem(record, width)
+            if problem is not None:
+                broken.append((line, problem))
+                continue
+            if broken:
+                continue  # the file is refused anyway; only its shape problems matter
             row = _check(line, record, cell, first_line, result)
             if row is not None:
                 rows.append(row)
     except _BrokenRecord as exc:
-        # Keep the rows before the damage; the rest of the file cannot be split into rows.
-        result.errors.append((exc.line, str(exc)))
+        broken.append((exc.line, str(exc)))
+    if broken:
+        raise GiasFileError(
+            f"The file is not a well-formed CSV ({len(broken)} problem"
+            f"{'s' if len(broken) > 1 else ''}), so its rows cannot be trusted and nothing "
+            "was imported. Fix the lines below (a spreadsheet shows the stray quote or "
+            "the extra comma) and import the whole file again.",
+            problems=broken,
+        )
     return rows
+
+
+def _shape_problem(record: list[str], width: int) -> str | None:
+    for cell in record:
+        if _SWALLOWED_ROW.search(cell):
+            lines = cell.count("\n") + 1
+            return (
+                f"a quoted field spans {lines} lines and holds what look like further "
+                'rows: a stray " on this line has swallowed the rows after it.'
+            )
+    if len(record) != width:
+        return (
+            f"this row has {len(record)} fields where the header has {width}: a stray "
+            'comma or " shifts the values after it into the wrong columns.'
+        )
+    return None
 
 
 def _column_index(header: list[str]) -> dict[str, int]:
@@ -253,15 +401,15 @@ def _check(
         error(f"URN {urn} appears again (first on line {first_line[urn]}); this row is skipped.")
         return None
     first_line[urn] = line
-    name = get(record, NAME) or ""
+    name = _squeeze(get(record, NAME)) or ""
     if not name:
         error(f"URN {urn}: missing EstablishmentName.")
         return None
-    local_authority = get(record, LA)
+    local_authority = _squeeze(get(record, LA))
     postcode = get(record, POSTCODE)
     if postcode:
         postcode = " ".join(postcode.upper().split())
-    trust_name, trust_code = get(record, TRUST_NAME), get(record, TRUST_CODE)
+    trust_name, trust_code = _squeeze(get(record, TRUST_NAME)), get(record, TRUST_CODE)
     for label, value, limit in [
         (NAME, name, _MAX["name"]),
         (LA, local_authority, _MAX["local_authority"]),
@@ -276,6 +424,13 @@ def _check(
     status = (get(record, STATUS) or "").casefold()
     closed = status == "closed"
     return _Row(line, urn, name, local_authority, postcode, phase, trust_code, trust_name, closed)
+
+
+def _squeeze(value: str | None) -> str | None:
+    """One space for every run of whitespace: a line break typed into a name (inside
+    quotes, so valid CSV), tabs, double and non-breaking spaces would otherwise be stored
+    and break searching and sorting by name."""
+    return None if value is None else " ".join(value.split())
 
 
 def _phase(gias_phase: str | None, establishment_type: str | None) -> str | None:

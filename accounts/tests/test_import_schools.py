@@ -274,3 +274,237 @@ def test_import_queries_do_not_grow_with_the_number_of_rows(tmp_path: Path, db: 
     # Only the number of INSERT batches may grow (SQLite caps the parameters per query).
     few, many = queries(200000, 5), queries(300000, 300)
     assert many - few <= 300 // 50
+
+
+# --- Files whose rows cannot be trusted change nothing ---------------------------------
+
+MOORTOWN = (
+    "107412,383,Leeds,2051,Moortown Fields Primary School,Community school,Open,Primary,3,"
+    ",,Shadwell Lane,LS17 6DR"
+)
+
+
+def _stored() -> dict[str, tuple[str, str, str]]:
+    return {
+        o.urn: (o.name, o.postcode, o.local_authority)
+        for o in Organisation.objects.filter(kind="school")
+    }
+
+
+def test_a_stray_quote_that_runs_to_the_end_of_the_file_refuses_it_and_changes_nothing(
+    tmp_path: Path, db: Any
+) -> None:
+    f.SchoolFactory(urn="104698", name="St Mary’s Catholic Primary School", postcode="L9 1DE")
+    before = _stored()
+    path = gias_file(
+        tmp_path,
+        MOORTOWN,  # line 2
+        # line 3: the status cell opens a quote that never closes, as in the report
+        MARYS.replace(",Open,", ',"Open,').replace("l9  1de", ""),
+        YSGOL,  # line 4
+        ACADEMY,  # line 5
+    )
+
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_schools", str(path), stdout=io.StringIO(), stderr=err)
+
+    assert "line 3: Line 3 is not valid CSV" in err.getvalue()
+    assert _stored() == before  # the postcode is intact; Ysgol and the academy not half-in
+    assert not Organisation.objects.filter(kind="trust").exists()
+
+
+def _stderr_of(path: Path) -> str:
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_schools", str(path), stdout=io.StringIO(), stderr=err)
+    return err.getvalue()
+
+
+def test_the_end_of_file_inside_quotes_is_named_with_the_line_the_row_starts_on(
+    tmp_path: Path, db: Any
+) -> None:
+    stray = MOORTOWN.replace("107412", "107413").replace(",Open,", ',"Open,')
+    path = gias_file(tmp_path, MOORTOWN, stray, YSGOL)  # no later quote closes it
+
+    err = _stderr_of(path)
+
+    assert "line 3: The file ends inside a quoted field" in err
+    assert "row starting on line 3" in err
+    assert not Organisation.objects.exists()
+
+
+def test_a_stray_quote_that_meets_a_later_quoted_field_names_both_lines(
+    tmp_path: Path, db: Any
+) -> None:
+    f.SchoolFactory(urn="107412", name="Moortown Fields", postcode="LS17 6DR")
+    before = _stored()
+    stray = YSGOL.replace(",Open,", ',"Open,')  # line 3; MARYS on line 5 quotes its street
+    path = gias_file(tmp_path, MOORTOWN, stray, ACADEMY, MARYS, SPECIAL)
+
+    err = _stderr_of(path)
+
+    assert (
+        "line 3: A quoted field opened in the row starting on line 3 only closes on line 5" in err
+    )
+    assert _stored() == before
+
+
+def test_a_stray_quote_closed_by_another_stray_one_is_caught_though_the_rows_look_readable(
+    tmp_path: Path, db: Any
+) -> None:
+    # The quote opened on line 3 is closed by a second stray one on line 5: the reader
+    # sees one row holding lines 3-5, and its field count may even line up again.
+    swallowing = YSGOL.replace(",Open,", ',"Open,')
+    closing = ACADEMY.replace("Roundhay Vale Academy", 'Roundhay Vale Academy"')
+    path = gias_file(tmp_path, MOORTOWN, swallowing, MOORTOWN.replace("107412", "107499"),
+                     closing, SPECIAL)  # fmt: skip
+    f.SchoolFactory(urn="107412", name="Moortown Fields", postcode="LS17 6DR")
+    before = _stored()
+
+    err = _stderr_of(path)
+
+    assert "line 3: a quoted field spans" in err
+    assert "swallowed the rows after it" in err
+    assert _stored() == before
+
+
+def test_a_row_with_an_extra_comma_is_named_and_the_file_changes_nothing(
+    tmp_path: Path, db: Any
+) -> None:
+    f.SchoolFactory(urn="401937", name="Ysgol Gymraeg Trelái", postcode="CF5 5DY")
+    before = _stored()
+    # An unquoted comma in the street moves the postcode into a 14th column.
+    shifted = YSGOL.replace("Bishopston Road", "Bishopston Road, Caerau")
+    short = MOORTOWN.rsplit(",", 1)[0]  # the postcode column left off
+    path = gias_file(tmp_path, MARYS, shifted, ACADEMY, short)
+
+    err = _stderr_of(path)
+
+    assert "line 3: this row has 14 fields where the header has 13" in err
+    assert "line 5: this row has 12 fields where the header has 13" in err
+    assert _stored() == before
+    assert Organisation.objects.filter(kind="school").count() == 1
+
+
+def test_a_closing_quote_followed_by_text_names_the_line(tmp_path: Path, db: Any) -> None:
+    bad = MARYS.replace('"Rice Lane, Walton"', '"Rice Lane" Walton')
+    err = _stderr_of(gias_file(tmp_path, MOORTOWN, YSGOL, bad))
+
+    assert "line 4: Line 4 is not valid CSV" in err
+    assert not Organisation.objects.exists()
+
+
+def test_a_database_error_while_writing_leaves_nothing_half_imported(
+    tmp_path: Path, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accounts import gias
+
+    f.SchoolFactory(urn="104698", name="St Marys RC Primary", postcode="L9 1DE")
+    before = _stored()
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(gias, "_update_rows", fail)  # after trusts and new schools went in
+    with pytest.raises(RuntimeError):
+        import_schools(gias_file(tmp_path, MARYS, ACADEMY, SPECIAL))
+
+    assert _stored() == before
+    assert not Organisation.objects.filter(kind="trust").exists()
+
+
+# --- Names --------------------------------------------------------------------------------
+
+
+def test_line_breaks_and_runs_of_spaces_in_names_become_single_spaces(
+    tmp_path: Path, db: Any
+) -> None:
+    row = (
+        '144873,383,Leeds,4012,"Roundhay  Vale\r\nAcademy ",Academy sponsor led,Open,'
+        'Secondary,11,17421,"Pennine Crest\tLearning\xa0Trust",Wetherby Road,LS8 2JU'
+    )
+    result = import_schools(gias_file(tmp_path, row))
+
+    assert result.errors == []
+    assert Organisation.objects.get(urn="144873").name == "Roundhay Vale Academy"
+    assert Organisation.objects.get(kind="trust").name == "Pennine Crest Learning Trust"
+
+
+# --- Encodings ----------------------------------------------------------------------------
+
+
+def test_a_utf16_file_with_a_byte_order_mark_is_read(tmp_path: Path, db: Any) -> None:
+    path = gias_file(tmp_path, MARYS, YSGOL, encoding="utf-16")
+    assert path.read_bytes()[:2] == b"\xff\xfe"
+
+    out, err = run(path)
+
+    assert "(utf-16)" in out
+    assert Organisation.objects.get(urn="104698").name == "St Mary’s Catholic Primary School"
+    assert Organisation.objects.get(urn="401937").name == "Ysgol Gymraeg Trelái"
+    assert err == ""
+
+
+def test_excels_unicode_text_export_utf16_with_tabs_is_read(db: Any) -> None:
+    lines = [HEADER, MARYS.replace('"Rice Lane, Walton"', "Rice Lane"), YSGOL]
+    data = "\r\n".join(line.replace(",", "\t") for line in lines).encode("utf-16")
+
+    result = import_schools(io.BytesIO(data))
+
+    assert (result.created, result.errors, result.encoding) == (2, [], "utf-16")
+    assert Organisation.objects.get(urn="104698").postcode == "L9 1DE"
+
+
+def test_windows_1252_behind_a_utf8_byte_order_mark_is_refused_with_what_to_do(
+    tmp_path: Path, db: Any
+) -> None:
+    f.SchoolFactory(urn="104698", name="St Marys RC Primary")
+    before = _stored()
+    path = tmp_path / "edubase.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + "\r\n".join([HEADER, YSGOL, MARYS]).encode("cp1252") + b"\r\n"
+    )  # Trelái's á is one cp1252 byte (0xE1) on line 2
+
+    with pytest.raises(CommandError) as raised:
+        run(path)
+
+    message = str(raised.value)
+    assert (
+        "Line 2: the file starts with a UTF-8 byte-order mark but this line is not UTF-8" in message
+    )
+    assert "CSV UTF-8" in message  # what to do
+    assert _stored() == before
+
+
+def test_the_bad_byte_is_found_on_its_line_in_a_large_file(tmp_path: Path, db: Any) -> None:
+    rows = [MOORTOWN.replace("107412", f"{300000 + i}") for i in range(20_000)]
+    path = tmp_path / "edubase.csv"
+    body = "\r\n".join([HEADER, *rows, MARYS]).encode("cp1252")
+    path.write_bytes(b"\xef\xbb\xbf" + body + b"\r\n")  # ~2 MB: the ’ is past the first chunk
+
+    with pytest.raises(CommandError, match="Line 20002: "):
+        run(path)
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_with_what_to_do(
+    tmp_path: Path, db: Any
+) -> None:
+    path = tmp_path / "edubase.csv"
+    path.write_bytes("\r\n".join([HEADER, YSGOL]).encode("utf-16-le"))
+
+    with pytest.raises(CommandError, match="UTF-16 text without a byte-order mark") as raised:
+        run(path)
+
+    assert "CSV UTF-8" in str(raised.value)
+    assert not Organisation.objects.exists()
+
+
+def test_a_plain_utf8_file_is_read_as_utf8_and_cp1252_stays_the_default(
+    tmp_path: Path, db: Any
+) -> None:
+    utf8 = import_schools(gias_file(tmp_path, YSGOL, encoding="utf-8"))
+    assert utf8.encoding == "utf-8"
+    cp1252 = import_schools(io.BytesIO(f"{HEADER}\r\n{MARYS}\r\n".encode("cp1252")))
+    assert cp1252.encoding == "cp1252"
+    assert Organisation.objects.get(urn="104698").name == "St Mary’s Catholic Primary School"

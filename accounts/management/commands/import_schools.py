@@ -7,16 +7,19 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.gias import GiasFileError, import_schools
 
+MAX_SHOWN = 50
+
 
 class Command(BaseCommand):
     help = (
         "Create or update schools and their trusts from a Get Information about Schools "
-        "(GIAS) establishment CSV, matched by URN. Bad rows are listed by line number; "
-        "good rows are imported regardless."
+        "(GIAS) establishment CSV, matched by URN. A file that is not well-formed CSV "
+        "(a row with the wrong number of fields, an unclosed quote) changes nothing; in a "
+        "well-formed file, rows with a bad value are listed by line number and skipped."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("file", help="Path to the GIAS CSV (Windows-1252 or UTF-8).")
+        parser.add_argument("file", help="Path to the GIAS CSV (Windows-1252, or UTF-8 / UTF-16 with a byte-order mark).")
         parser.add_argument(
             "--include-closed",
             action="store_true",
@@ -31,6 +34,11 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror or exc}") from exc
         except GiasFileError as exc:
+            shown = exc.problems[:MAX_SHOWN]
+            for line, message in shown:
+                self.stderr.write(f"  line {line}: {message}")
+            if len(exc.problems) > len(shown):
+                self.stderr.write(f"  … and {len(exc.problems) - len(shown)} more.")
             raise CommandError(f"{path}: {exc}") from exc
 
         self.stdout.write(
