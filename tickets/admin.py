@@ -1,6 +1,24 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import IdempotencyKey, Ticket, TicketEvent, TicketMessage
+
+
+class TenancyReadOnlyMixin:
+    """For rows filed under a partnership (tickets, visits, time entries): ``supplier``
+    and ``school`` are copies of the partnership's that every scope filter reads (the
+    model's ``save()`` derives them), and the partnership is fixed once the row exists,
+    so the admin can never move a row to another tenant."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = [*super().get_readonly_fields(request, obj), "supplier", "school"]  # type: ignore[misc]
+        if obj is not None:
+            readonly.append("partnership")
+        return readonly
 
 
 class TicketMessageInline(admin.TabularInline):
@@ -23,7 +41,7 @@ class TicketEventInline(admin.TabularInline):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(TenancyReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "subject",
@@ -38,10 +56,16 @@ class TicketAdmin(admin.ModelAdmin):
         "resolution_breached",
         "rating",
     ]
-    list_filter = ["status", "category", "priority", "resolution_breached", "supplier"]
+    list_filter = [
+        "status",
+        "category",
+        "priority",
+        "resolution_breached",
+        ("supplier", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["subject", "school__name", "school__urn", "raised_by__email"]
     list_select_related = ["school", "supplier"]
-    raw_id_fields = ["partnership", "supplier", "school", "product", "raised_by", "assignee"]
+    raw_id_fields = ["partnership", "product", "raised_by", "assignee"]
     date_hierarchy = "created_at"
     # The workflow and the SLA clock move only through tickets.services.
     readonly_fields = [
@@ -65,6 +89,11 @@ class TicketAdmin(admin.ModelAdmin):
     ]
     inlines = [TicketMessageInline, TicketEventInline]
     show_full_result_count = False  # no COUNT(*) over a million rows on every page
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A ticket is raised by school staff (tickets.services.ticket_create starts its SLA
+        # clock from the agreement); here it is looked after, not made up.
+        return False
 
 
 @admin.register(TicketMessage)

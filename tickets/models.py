@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -27,7 +29,39 @@ OPEN_STATUSES = (
 )
 
 
-class Ticket(models.Model):
+class TenancyFromPartnership:
+    """For a model whose ``supplier`` and ``school`` are copies of its partnership's (so
+    every scope filter is one indexed column): ``save()`` always takes them from the
+    partnership, so no form, admin or script can file a row under another tenant.
+
+    A CheckConstraint cannot read another table, so this is the guard for every write
+    that goes through ``save()``; the services never write these columns any other way
+    (``QuerySet.update()`` and ``bulk_create()`` bypass it, and are not used on them)."""
+
+    TENANCY_FIELDS = frozenset(
+        ("partnership", "partnership_id", "supplier", "supplier_id", "school", "school_id")
+    )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or self.TENANCY_FIELDS & set(update_fields):
+            self.supplier_id, self.school_id = self._partnership_tenancy()  # type: ignore[attr-defined]
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "partnership", "supplier", "school"}
+        super().save(*args, **kwargs)  # type: ignore[misc]
+
+    def _partnership_tenancy(self) -> tuple[int, int]:
+        from accounts.models import Partnership
+
+        pid = self.partnership_id  # type: ignore[attr-defined]
+        field = type(self).partnership.field  # type: ignore[attr-defined]
+        if field.is_cached(self) and getattr(self.partnership, "pk", None) == pid:  # type: ignore[attr-defined]
+            p = self.partnership  # type: ignore[attr-defined]
+            return p.supplier_id, p.school_id
+        return Partnership.objects.values_list("supplier_id", "school_id").get(pk=pid)
+
+
+class Ticket(TenancyFromPartnership, models.Model):
     """Feedback or a problem from school staff about a partnership's product."""
 
     class Category(models.TextChoices):

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from tickets.admin import TenancyReadOnlyMixin
+
 from .models import (
     CalendarFeed,
     FollowUpAction,
@@ -22,12 +24,12 @@ class FollowUpActionInline(admin.TabularInline):
 
 
 @admin.register(Visit)
-class VisitAdmin(admin.ModelAdmin):
+class VisitAdmin(TenancyReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "kind", "school", "supplier", "starts_at", "ends_at", "status"]
-    list_filter = ["kind", "status", "supplier"]
+    list_filter = ["kind", "status", ("supplier", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["school__name", "school__urn", "agenda"]
     list_select_related = ["school", "supplier"]
-    raw_id_fields = ["partnership", "supplier", "school", "created_by"]
+    raw_id_fields = ["partnership", "created_by"]
     filter_horizontal = ["attendees"]
     autocomplete_fields = ["contacts"]
     date_hierarchy = "starts_at"
@@ -44,12 +46,12 @@ class ReadinessAssessmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimeEntry)
-class TimeEntryAdmin(admin.ModelAdmin):
+class TimeEntryAdmin(TenancyReadOnlyMixin, admin.ModelAdmin):
     list_display = ["date", "school", "supplier", "user", "minutes", "mode", "activity"]
-    list_filter = ["mode", "activity", "supplier"]
+    list_filter = ["mode", "activity", ("supplier", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["school__name", "school__urn", "notes"]
     list_select_related = ["school", "supplier", "user"]
-    raw_id_fields = ["partnership", "supplier", "school", "visit", "ticket", "user"]
+    raw_id_fields = ["partnership", "visit", "ticket", "user"]
     date_hierarchy = "date"
 
 

@@ -6,10 +6,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from tickets.models import TenancyFromPartnership
+
 from .querysets import FollowUpActionQuerySet, TimeEntryQuerySet, VisitQuerySet
 
 
-class Visit(models.Model):
+class Visit(TenancyFromPartnership, models.Model):
     class Kind(models.TextChoices):
         TECHNICAL_SURVEY = "technical_survey", "Technical survey"
         TRAINING = "training", "Training"
@@ -162,7 +164,7 @@ class FollowUpAction(models.Model):
         return self.done_at is not None
 
 
-class TimeEntry(models.Model):
+class TimeEntry(TenancyFromPartnership, models.Model):
     class Mode(models.TextChoices):
         ON_SITE = "on_site", "On site"
         REMOTE = "remote", "Remote"
