@@ -202,9 +202,9 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "urn", "phase", "local_authority", "trust")
+    list_display = ("name", "kind", "urn", "phase", "local_authority", "nation", "trust")
     list_display_links = ("name",)
-    list_filter = ("kind", "phase", "local_authority")
+    list_filter = ("kind", "phase", "nation", "local_authority")
     search_fields = ("name", "urn", "postcode")
     list_select_related = ("trust",)
     autocomplete_fields = ("trust",)
@@ -213,14 +213,15 @@ class OrganisationAdmin(admin.ModelAdmin):
         (None, {"fields": ("kind", "name", "related")}),
         (
             "School",
-            {"fields": ("urn", "phase", "local_authority", "postcode", "trust")},
+            {"fields": ("urn", "phase", "local_authority", "postcode", "nation", "trust")},
         ),
         ("Trust", {"fields": ("gias_group_code",)}),
         (
             "Working day",
             {
                 "fields": ("timezone", "day_starts", "day_ends"),
-                "description": "SLA clocks and nudge send windows are measured in it.",
+                "description": "SLA clocks and nudge send windows are measured in it, "
+                "on the working days of the school's nation (its bank holidays).",
             },
         ),
         ("Record", {"fields": ("created_at", "updated_at")}),

@@ -25,7 +25,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from .models import ClosureDay, Organisation, Term
-from .working_time import WorkingCalendar, zone
+from .working_time import ENGLAND, NATION_SUBDIVS, WorkingCalendar, zone
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +34,20 @@ logger = logging.getLogger(__name__)
 
 def _build(
     tz_name: str,
+    nation: str,
     day_starts: time,
     day_ends: time,
     closures: Iterable[date],
     terms: Iterable[tuple[date, date]],
 ) -> WorkingCalendar:
+    if nation not in NATION_SUBDIVS:
+        # Not a value the model allows (a raw UPDATE, an old row): it must not take down
+        # the SLA clock or the dispatcher; England's holidays are the closest guess.
+        logger.warning("Unknown nation %r; using England's bank holidays", nation)
+        nation = ENGLAND
     return WorkingCalendar(
         tz=zone(tz_name),
+        nation=nation,
         day_starts=day_starts,
         day_ends=day_ends,
         closure_dates=frozenset(closures),
@@ -60,7 +67,9 @@ def calendar_for_school(school: Organisation) -> WorkingCalendar:
         terms: Iterable[tuple[date, date]] = [(t.starts_on, t.ends_on) for t in school.terms.all()]
     else:
         terms = Term.objects.filter(school=school).values_list("starts_on", "ends_on")
-    return _build(school.timezone, school.day_starts, school.day_ends, closures, terms)
+    return _build(
+        school.timezone, school.nation, school.day_starts, school.day_ends, closures, terms
+    )
 
 
 def calendars_for_schools(
@@ -89,11 +98,11 @@ def calendars_for_schools(
     ):
         terms[school_id].append((starts_on, ends_on))
     schools = Organisation.objects.filter(pk__in=ids).values_list(
-        "pk", "timezone", "day_starts", "day_ends"
+        "pk", "timezone", "nation", "day_starts", "day_ends"
     )
     return {
-        pk: _build(tz_name, starts, ends, closures.get(pk, ()), terms.get(pk, ()))
-        for pk, tz_name, starts, ends in schools
+        pk: _build(tz_name, nation, starts, ends, closures.get(pk, ()), terms.get(pk, ()))
+        for pk, tz_name, nation, starts, ends in schools
     }
 
 

@@ -40,11 +40,24 @@ STATUS = "EstablishmentStatus (name)"
 TRUST_NAME = "Trusts (name)"
 TRUST_CODE = "Trusts (code)"
 POSTCODE = "Postcode"
+REGION = "GOR (name)"
+COUNTRY = "Country (name)"
 
 REQUIRED_COLUMNS = (URN, NAME)
-OPTIONAL_COLUMNS = (LA, PHASE, TYPE, STATUS, TRUST_NAME, TRUST_CODE, POSTCODE)
+OPTIONAL_COLUMNS = (
+    LA,
+    PHASE,
+    TYPE,
+    STATUS,
+    TRUST_NAME,
+    TRUST_CODE,
+    POSTCODE,
+    REGION,
+    COUNTRY,
+)
 
 Phase = Organisation.Phase
+Nation = Organisation.Nation
 
 # GIAS "PhaseOfEducation (name)" values. "Not applicable" is what special schools, PRUs
 # and colleges carry, so the establishment type decides those (see _phase).
@@ -107,6 +120,7 @@ class _Row:
     local_authority: str | None
     postcode: str | None
     phase: str | None
+    nation: str | None
     trust_code: str | None
     trust_name: str | None
     closed: bool
@@ -423,7 +437,25 @@ def _check(
     phase = _phase(get(record, PHASE), get(record, TYPE))
     status = (get(record, STATUS) or "").casefold()
     closed = status == "closed"
-    return _Row(line, urn, name, local_authority, postcode, phase, trust_code, trust_name, closed)
+    nation = _nation(get(record, REGION), get(record, COUNTRY))
+    return _Row(
+        line, urn, name, local_authority, postcode, phase, nation, trust_code, trust_name, closed
+    )
+
+
+def _nation(region: str | None, country: str | None) -> str | None:
+    """Wales or England from the GIAS region ("GOR (name)": English regions, and "Wales
+    (pseudo)" for Welsh establishments) or the address's country. GIAS lists no Scottish
+    or Northern Irish schools, so None (a blank or "Not applicable" region, or neither
+    column in the file) leaves what the CRM holds, England for a new school."""
+    values = [v.casefold() for v in (region, country) if v]
+    if any(v.startswith("wales") for v in values):
+        return Nation.WALES
+    if (region or "").casefold() not in ("", "not applicable") or any(
+        v == "england" for v in values
+    ):
+        return Nation.ENGLAND
+    return None
 
 
 def _squeeze(value: str | None) -> str | None:
@@ -456,12 +488,13 @@ class _Existing:
     phase: str
     local_authority: str
     postcode: str
+    nation: str
     trust_id: int | None
 
 
 def _existing_schools() -> dict[str, _Existing]:
     rows = Organisation.objects.filter(kind=Organisation.Kind.SCHOOL).values_list(
-        "urn", "id", "name", "phase", "local_authority", "postcode", "trust_id"
+        "urn", "id", "name", "phase", "local_authority", "postcode", "nation", "trust_id"
     )
     return {urn: _Existing(*rest) for urn, *rest in rows}
 
@@ -555,7 +588,7 @@ def _upsert_schools(
     fields_seen: set[str] = set()
     for row in rows:
         values: dict[str, object] = {"name": row.name}
-        for fld in ("local_authority", "postcode", "phase"):
+        for fld in ("local_authority", "postcode", "phase", "nation"):
             value = getattr(row, fld)
             if value is not None:
                 values[fld] = value

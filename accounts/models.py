@@ -86,6 +86,13 @@ class Organisation(models.Model):
         ALTERNATIVE = "alternative", "Alternative provision"
         OTHER = "other", "Other / not applicable"
 
+    class Nation(models.TextChoices):
+        # Keys of accounts.working_time.NATION_SUBDIVS: the nation picks the bank holidays.
+        ENGLAND = "england", "England"
+        WALES = "wales", "Wales"
+        SCOTLAND = "scotland", "Scotland"
+        NORTHERN_IRELAND = "northern_ireland", "Northern Ireland"
+
     kind = models.CharField(max_length=10, choices=Kind.choices, db_index=True)
     name = models.CharField(max_length=200)
     # Schools only
@@ -95,6 +102,9 @@ class Organisation(models.Model):
     phase = models.CharField(max_length=20, choices=Phase.choices, blank=True)
     local_authority = models.CharField(max_length=100, blank=True)
     postcode = models.CharField(max_length=10, blank=True)
+    # Whose bank holidays the school keeps. GIAS covers England and Wales (Wales read from
+    # its "GOR (name)"); Scottish and Northern Irish schools are set by hand.
+    nation = models.CharField(max_length=20, choices=Nation.choices, default=Nation.ENGLAND)
     trust = models.ForeignKey(
         "self",
         null=True,

@@ -62,6 +62,7 @@ class OrganisationSerializer(serializers.ModelSerializer):
             "phase",
             "local_authority",
             "postcode",
+            "nation",
             "trust",
             "timezone",
             "day_starts",

@@ -4,8 +4,9 @@ Pure Python (no ORM, no settings): ``accounts.calendars`` builds a ``WorkingCale
 from a school's rows, and everything here can be tested without a database.
 
 A school's working time is its daily window (``day_starts``–``day_ends``, wall-clock
-time in the school's timezone) on its working days: Monday to Friday, not an England
-and Wales bank holiday, not one of its closure days (INSET, strike, snow) and, where its
+time in the school's timezone) on its working days: Monday to Friday, not a bank holiday
+of the school's nation (England, Wales, Scotland and Northern Ireland each have their
+own), not one of its closure days (INSET, strike, snow) and, where its
 term dates are known, inside a term.
 
 Conventions, fixed here so that every caller agrees:
@@ -66,11 +67,25 @@ class NoWorkingTimeError(ValueError):
     """The calendar has no working time left to reach the requested moment."""
 
 
+# A school's nation (Organisation.nation) -> the ``holidays`` subdivision of GB whose bank
+# holidays it keeps. England and Wales share theirs; Scotland has 2 January, St Andrew's
+# Day and an early-August holiday but no Easter Monday; Northern Ireland adds St Patrick's
+# Day and 12 July.
+NATION_SUBDIVS: dict[str, str] = {
+    "england": "ENG",
+    "wales": "WLS",
+    "scotland": "SCT",
+    "northern_ireland": "NIR",
+}
+ENGLAND = "england"
+
+
 @lru_cache(maxsize=256)
-def bank_holidays(year: int) -> frozenset[date]:
-    """England and Wales bank holidays in ``year`` (including substitute days and one-off
-    ones such as a coronation), cached per year: building them costs ~0.2 ms."""
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+def bank_holidays(year: int, nation: str = ENGLAND) -> frozenset[date]:
+    """The bank holidays of ``nation`` in ``year`` (including substitute days and one-off
+    ones such as a coronation), cached per year and nation: building them costs ~0.2 ms."""
+    subdiv = NATION_SUBDIVS[nation]
+    return frozenset(holidays.country_holidays("GB", subdiv=subdiv, years=year).keys())
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -118,10 +133,16 @@ class WorkingCalendar:
     day_ends: time = time(17, 0)
     closure_dates: frozenset[date] = frozenset()
     terms: tuple[tuple[date, date], ...] = ()
+    # Whose bank holidays: a key of NATION_SUBDIVS (Organisation.nation).
+    nation: str = ENGLAND
     _term_starts: tuple[date, ...] = field(init=False, repr=False, compare=False)
     _term_ends: tuple[date, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.nation not in NATION_SUBDIVS:
+            raise ValueError(
+                f"nation {self.nation!r} is not one of {', '.join(sorted(NATION_SUBDIVS))}"
+            )
         for name in ("day_starts", "day_ends"):
             value = getattr(self, name)
             if not isinstance(value, time):
@@ -156,7 +177,7 @@ class WorkingCalendar:
             # datetime is a date subclass, but never equal to one: a datetime would be
             # silently missed by every holiday/closure lookup.
             raise TypeError("is_working_day takes a date, not a datetime")
-        if d.weekday() >= 5 or d in bank_holidays(d.year) or d in self.closure_dates:
+        if d.weekday() >= 5 or d in bank_holidays(d.year, self.nation) or d in self.closure_dates:
             return False
         starts, ends = self._term_starts, self._term_ends
         if starts and starts[0] <= d <= ends[-1]:

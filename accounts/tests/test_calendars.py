@@ -391,3 +391,52 @@ def test_the_command_imports_an_ics_file_for_the_school_given(tmp_path: Path) ->
     other.write_bytes(b"")
     with pytest.raises(CommandError, match=r"\.csv or \.ics"):
         call_command("import_term_dates", str(other))
+
+
+# --- Nations -------------------------------------------------------------------------------
+
+
+def test_a_schools_nation_picks_its_bank_holidays_in_every_way_calendars_are_read() -> None:
+    scottish = _school_with_calendar(nation=Organisation.Nation.SCOTLAND)
+    english = _school_with_calendar()
+    st_andrews = date(2026, 11, 30)
+
+    assert not calendar_for_school(scottish).is_working_day(st_andrews)
+    assert calendar_for_school(english).is_working_day(st_andrews)
+    with CaptureQueriesContext(connection) as ctx:
+        cals = calendars_for_schools([scottish.pk, english.pk])
+    assert len(ctx) == 3  # the nation comes with the school's row: no extra query
+    assert cals[scottish.pk].nation == "scotland"
+    assert not cals[scottish.pk].is_working_day(st_andrews)
+    assert cals[english.pk].is_working_day(st_andrews)
+
+
+def test_a_nation_the_model_does_not_know_falls_back_to_england_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    school = SchoolFactory()
+    Organisation.objects.filter(pk=school.pk).update(nation="")  # e.g. a raw UPDATE
+    school.refresh_from_db()
+    assert calendar_for_school(school).nation == "england"
+    assert calendars_for_schools([school.pk])[school.pk].nation == "england"
+    assert "Unknown nation" in caplog.text
+
+
+def test_a_scottish_schools_ticket_is_due_on_easter_monday(world: object) -> None:
+    """The worked Easter example of tickets/tests/test_sla.py at a Scottish school:
+    raised Thu 2 Apr 2026 15:00 (BST), first response in 8 working hours, 08:00-17:00.
+    Good Friday is a holiday in Scotland too, Easter Monday is not."""
+    import time_machine
+
+    school = world.school_a  # type: ignore[attr-defined]
+    Organisation.objects.filter(pk=school.pk).update(nation=Organisation.Nation.SCOTLAND)
+    teacher = world.client("a_teacher")  # type: ignore[attr-defined]
+    with time_machine.travel(london(2026, 4, 2, 15, 0), tick=False):
+        created = teacher.post(
+            "/api/v1/tickets/",
+            {"partnership": world.p_a1.pk, "subject": "S", "description": "D"},  # type: ignore[attr-defined]
+        ).json()
+
+    due = datetime.fromisoformat(created["sla"]["first_response_due_at"].replace("Z", "+00:00"))
+    # Thu 15-17 (2 h) + Mon 6 Apr 08-14 (6 h); in England it is Tue 7 Apr 14:00.
+    assert due == london(2026, 4, 6, 14, 0)

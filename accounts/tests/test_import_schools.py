@@ -508,3 +508,36 @@ def test_a_plain_utf8_file_is_read_as_utf8_and_cp1252_stays_the_default(
     cp1252 = import_schools(io.BytesIO(f"{HEADER}\r\n{MARYS}\r\n".encode("cp1252")))
     assert cp1252.encoding == "cp1252"
     assert Organisation.objects.get(urn="104698").name == "St Mary’s Catholic Primary School"
+
+
+# --- Nation ---------------------------------------------------------------------------------
+
+
+def test_welsh_schools_are_told_apart_by_their_gias_region(db: Any) -> None:
+    run(SAMPLE)
+
+    assert Organisation.objects.get(name="Ysgol Gymraeg Trelái").nation == "wales"
+    assert set(
+        Organisation.objects.filter(kind="school")
+        .exclude(name="Ysgol Gymraeg Trelái")
+        .values_list("nation", flat=True)
+    ) == {"england"}
+
+
+def test_a_nation_set_by_hand_survives_a_file_that_does_not_say(tmp_path: Path, db: Any) -> None:
+    # A cross-border school set to Scotland by hand; this extract has no region column,
+    # and a later full one carries "Not applicable".
+    f.SchoolFactory(urn="104698", nation="scotland")
+    import_schools(gias_file(tmp_path, MARYS))
+    assert Organisation.objects.get(urn="104698").nation == "scotland"
+
+    header = f"{HEADER},GOR (name)"
+    import_schools(gias_file(tmp_path, f"{MARYS},Not Applicable", f"{YSGOL},", header=header))
+    assert Organisation.objects.get(urn="104698").nation == "scotland"
+    assert Organisation.objects.get(urn="401937").nation == "england"  # new: the default
+
+    import_schools(
+        gias_file(tmp_path, f"{MARYS},North West", f"{YSGOL},Wales (pseudo)", header=header)
+    )
+    assert Organisation.objects.get(urn="104698").nation == "england"
+    assert Organisation.objects.get(urn="401937").nation == "wales"

@@ -220,6 +220,77 @@ def test_equal_calendars_compare_and_hash_equal_whatever_order_they_were_given_i
     assert hash(a) == hash(b)
 
 
+# --- The four nations' bank holidays ----------------------------------------------------
+
+ENGLAND, WALES = WorkingCalendar(nation="england"), WorkingCalendar(nation="wales")
+SCOTLAND = WorkingCalendar(nation="scotland")
+NORTHERN_IRELAND = WorkingCalendar(nation="northern_ireland")
+
+
+def test_st_andrews_day_is_a_holiday_for_a_scottish_school_and_not_an_english_one() -> None:
+    st_andrews = date(2026, 11, 30)  # a Monday
+    assert not SCOTLAND.is_working_day(st_andrews)
+    assert ENGLAND.is_working_day(st_andrews)
+    # A ticket raised at 16:00 on the Friday before, due in 2 working hours (08:00-17:00):
+    friday = london(2026, 11, 27, 16, 0)
+    assert SCOTLAND.add_business_seconds(friday, 2 * HOUR) == london(2026, 12, 1, 9, 0)
+    assert ENGLAND.add_business_seconds(friday, 2 * HOUR) == london(2026, 11, 30, 9, 0)
+
+
+def test_easter_monday_is_a_working_day_in_scotland_but_a_bank_holiday_elsewhere() -> None:
+    easter_monday = date(2026, 4, 6)
+    assert SCOTLAND.is_working_day(easter_monday)
+    assert not any(c.is_working_day(easter_monday) for c in (ENGLAND, WALES, NORTHERN_IRELAND))
+    assert not SCOTLAND.is_working_day(date(2026, 4, 3))  # Good Friday is everyone's
+
+
+def test_scotland_has_2_january_and_the_first_monday_of_august_not_the_last() -> None:
+    assert not SCOTLAND.is_working_day(date(2026, 1, 2)) and ENGLAND.is_working_day(
+        date(2026, 1, 2)
+    )
+    assert not SCOTLAND.is_working_day(date(2026, 8, 3)) and ENGLAND.is_working_day(
+        date(2026, 8, 3)
+    )
+    assert SCOTLAND.is_working_day(date(2026, 8, 31)) and not ENGLAND.is_working_day(
+        date(2026, 8, 31)
+    )
+
+
+def test_northern_ireland_keeps_12_july_and_st_patricks_day() -> None:
+    assert not NORTHERN_IRELAND.is_working_day(date(2027, 7, 12))  # a Monday
+    assert ENGLAND.is_working_day(date(2027, 7, 12))
+    assert not NORTHERN_IRELAND.is_working_day(date(2027, 3, 17))  # a Wednesday
+    # In 2026 the 12th is a Sunday: the Monday after is the holiday instead.
+    assert not NORTHERN_IRELAND.is_working_day(date(2026, 7, 13))
+    assert ENGLAND.is_working_day(date(2026, 7, 13))
+
+
+def test_the_number_of_working_days_in_2026_differs_by_nation() -> None:
+    def working_days(cal: WorkingCalendar) -> int:
+        d, n = date(2026, 1, 1), 0
+        while d.year == 2026:
+            n += cal.is_working_day(d)
+            d += timedelta(days=1)
+        return n
+
+    counts = {c.nation: working_days(c) for c in (ENGLAND, WALES, SCOTLAND, NORTHERN_IRELAND)}
+    # England's 8 weekday bank holidays; Scotland swaps Easter Monday and the late-August
+    # Monday for 2 Jan, the first Monday of August, St Andrew's Day and the one-off
+    # World Cup holiday of 15 June; Northern Ireland adds 17 March and 13 July.
+    assert counts == {
+        "england": 253,
+        "wales": 253,
+        "scotland": 251,
+        "northern_ireland": 251,
+    }
+
+
+def test_an_unknown_nation_is_refused() -> None:
+    with pytest.raises(ValueError, match="nation 'ENG' is not one of"):
+        WorkingCalendar(nation="ENG")
+    assert bank_holidays(2026, "scotland") != bank_holidays(2026)
+
+
 # --- Properties --------------------------------------------------------------------------
 
 ZONES = [LONDON, ZoneInfo("Asia/Jerusalem"), ZoneInfo("America/New_York"), ZoneInfo("UTC")]
