@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,6 +70,41 @@ class Period:
 def academic_year(today: date) -> Period:
     start_year = today.year if today.month >= 9 else today.year - 1
     return Period(date(start_year, 9, 1), date(start_year + 1, 9, 1))
+
+
+# Periods a scorecard may ask for: whole calendar months, starting at most this many
+# months before the current one, ending (exclusive) by the end of the current school
+# year. Each period's cross-supplier benchmark reads every supplier's tickets, so the
+# number of distinct periods (and of benchmark computations) stays small.
+MAX_MONTHS_BACK = 24
+
+
+def add_months(first: date, months: int) -> date:
+    """The first day of the month ``months`` after (or before) ``first``'s month."""
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def period_problems(period: Period, today: date) -> dict[str, list[str]]:
+    """Field errors for a period outside the rule above (empty when it is allowed)."""
+    earliest = add_months(date(today.year, today.month, 1), -MAX_MONTHS_BACK)
+    latest = academic_year(today).end
+    errors: dict[str, list[str]] = {}
+    for name, day in (("from", period.start), ("to", period.end)):
+        if day.day != 1:
+            errors[name] = [
+                "Periods are whole calendar months: give the 1st of a month"
+                + (" (the day after the period)." if name == "to" else ".")
+            ]
+    if "from" not in errors and period.start < earliest:
+        errors["from"] = [
+            f"At most {MAX_MONTHS_BACK} months back: from {earliest.isoformat()} or later."
+        ]
+    if "to" not in errors and period.end > latest:
+        errors["to"] = [f"Up to the end of this school year: to {latest.isoformat()} or earlier."]
+    if not errors and period.end <= period.start:
+        errors["to"] = ["The period ends after it starts."]
+    return errors
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -260,22 +295,50 @@ def nudge_figures(
     return out
 
 
-BENCHMARK_CACHE_SECONDS = 3600
+# How old a cached benchmark may be. A period that reaches into this month changes as
+# tickets arrive; an older one still changes as its tickets are answered, resolved and
+# rated, only more slowly. A benchmark says when it was computed (``computed_at``).
+BENCHMARK_CURRENT_MAX_AGE = timedelta(minutes=15)
+BENCHMARK_PAST_MAX_AGE = timedelta(hours=24)
 
 
-def benchmark_cache_key(period: Period) -> str:
-    return f"scorecard-benchmark:{period.start.isoformat()}:{period.end.isoformat()}"
+def _benchmark_span(period: Period, today: date) -> tuple[Period, timedelta]:
+    """The period the benchmark is computed over, and how long it may be cached. No ticket
+    is created after this month, so a period ending later counts the same tickets as one
+    ending at the start of next month: they share one computation."""
+    this_month = date(today.year, today.month, 1)
+    span = Period(period.start, min(period.end, add_months(this_month, 1)))
+    current = span.end > this_month
+    return span, BENCHMARK_CURRENT_MAX_AGE if current else BENCHMARK_PAST_MAX_AGE
+
+
+def benchmark_cache_key(period: Period, today: date | None = None) -> str:
+    span, _ = _benchmark_span(period, today or timezone.localdate())
+    return f"scorecard-benchmark:{span.start.isoformat()}:{span.end.isoformat()}"
 
 
 def benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
-    """The cross-supplier benchmark, computed at most once an hour per period: it reads
-    every ticket of the period, so it must not run on every request."""
-    key = benchmark_cache_key(period)
-    found = cache.get(key, "missing")
-    if found != "missing":
-        return found
-    value = _benchmark(period, now)
-    cache.set(key, value, BENCHMARK_CACHE_SECONDS)
+    """The cross-supplier benchmark of an allowed period (``period_problems``), computed
+    at most once per ``BENCHMARK_*_MAX_AGE`` and cached (Django's cache: Redis in
+    production, shared by every web process): it reads every ticket of the period, so it
+    must not run on every request."""
+    today = timezone.localdate(now)
+    problems = period_problems(period, today)
+    if problems:
+        raise ValueError(f"Not a scorecard period: {problems}")
+    span, max_age = _benchmark_span(period, today)
+    key = benchmark_cache_key(period, today)
+    found = cache.get(key)
+    if found is not None and now - datetime.fromisoformat(found["computed_at"]) < max_age:
+        return found["benchmark"]
+    value = _benchmark(span, now)
+    if value is not None:
+        value = {**value, "computed_at": now.isoformat()}
+    cache.set(
+        key,
+        {"computed_at": now.isoformat(), "benchmark": value},
+        int(max_age.total_seconds()),
+    )
     return value
 
 

@@ -23,10 +23,27 @@ from accounts.scoping import scope_for
 from partnership_crm.drf import CSVRenderer, csv_safe
 
 from .portfolio import portfolio
-from .scorecards import FIGURES, Period, academic_year, scorecard
+from .scorecards import (
+    BENCHMARK_CURRENT_MAX_AGE,
+    BENCHMARK_PAST_MAX_AGE,
+    FIGURES,
+    MAX_MONTHS_BACK,
+    Period,
+    academic_year,
+    period_problems,
+    scorecard,
+)
 
-SCORECARD_DOC = "Figures per supplier (or per school for a supplier's own view):\n\n" + "\n".join(
-    f"- **{name}**: {text}" for name, text in FIGURES.items()
+SCORECARD_DOC = (
+    "Figures per supplier (or per school for a supplier's own view):\n\n"
+    + "\n".join(f"- **{name}**: {text}" for name, text in FIGURES.items())
+    + "\n\nA period is whole calendar months (`from` and `to` on the 1st, `to` "
+    f"exclusive), from at most {MAX_MONTHS_BACK} months back to the end of this school "
+    "year; any other period is a 400 naming the rule. The benchmark (the median supplier, "
+    "when at least five have tickets) is computed at most every "
+    f"{BENCHMARK_CURRENT_MAX_AGE.total_seconds() / 60:.0f} minutes for a period that reaches "
+    f"into this month and every {BENCHMARK_PAST_MAX_AGE.total_seconds() / 3600:.0f} hours "
+    "for an older one; its `computed_at` says when."
 )
 
 
@@ -54,9 +71,11 @@ def _period(request: Request) -> Period:
             errors[name] = ["Give a date as YYYY-MM-DD."]
     if errors:
         raise serializers.ValidationError(errors)
-    if values["to"] <= values["from"]:
-        raise serializers.ValidationError({"to": ["The period ends after it starts."]})
-    return Period(values["from"], values["to"])
+    period = Period(values["from"], values["to"])
+    problems = period_problems(period, timezone.localdate())
+    if problems:
+        raise serializers.ValidationError(problems)
+    return period
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -90,10 +109,17 @@ class ScorecardView(APIView):
                 description="Trusts: also per school.",
             ),
             OpenApiParameter(
-                "from", OpenApiTypes.DATE, description="Default: 1 September of this school year."
+                "from",
+                OpenApiTypes.DATE,
+                description="The 1st of a month, at most "
+                f"{MAX_MONTHS_BACK} months before this one. Default: 1 September of this "
+                "school year.",
             ),
             OpenApiParameter(
-                "to", OpenApiTypes.DATE, description="Exclusive. Default: 1 September next."
+                "to",
+                OpenApiTypes.DATE,
+                description="Exclusive: the 1st of a month, by the end of this school year. "
+                "Default: 1 September next.",
             ),
             OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
         ],

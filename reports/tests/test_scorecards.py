@@ -4,12 +4,13 @@ sees which figures."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -285,3 +286,108 @@ def test_people_without_a_view_see_no_other_figures(world: Any, user: str) -> No
     else:
         rows = response.json()["rows"]
         assert all(r["tickets_raised"] <= 1 for r in rows)  # a teacher counts only their own
+
+
+# --- Bounded periods and the cached benchmark -------------------------------------------
+
+TODAY = datetime(2026, 12, 3, 10, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "says"),
+    [
+        ({"from": "2026-09-15"}, "from", "whole calendar months"),
+        ({"from": "2026-09-01", "to": "2027-01-31"}, "to", "whole calendar months"),
+        ({"from": "2024-11-01"}, "from", "At most 24 months back: from 2024-12-01 or later."),
+        ({"from": "1900-01-01", "to": "1900-02-01"}, "from", "24 months back"),
+        ({"to": "2027-10-01"}, "to", "to 2027-09-01 or earlier"),
+    ],
+)
+def test_a_period_outside_the_rule_is_a_400_naming_it(
+    world: Any, params: dict[str, str], field: str, says: str
+) -> None:
+    with time_machine.travel(TODAY, tick=False):
+        response = world.client("a_lead").get("/api/v1/scorecards/", params)
+    assert response.status_code == 400
+    assert says in " ".join(response.json()[field])
+
+
+def test_whole_months_from_24_months_back_to_the_school_years_end_are_allowed(
+    world: Any,
+) -> None:
+    with time_machine.travel(TODAY, tick=False):
+        for params in (
+            {"from": "2024-12-01", "to": "2025-01-01"},
+            {"from": "2026-12-01", "to": "2027-09-01"},
+            {},
+        ):
+            response = world.client("a_lead").get("/api/v1/scorecards/", params)
+            assert response.status_code == 200, (params, response.content)
+
+
+def _five_suppliers(world: Any, when: datetime) -> None:
+    """Three more suppliers with a ticket each at school B: five with tickets."""
+    for i in range(3):
+        p = f.PartnershipFactory(school=world.school_b)
+        _ticket(
+            p,
+            world.b_teacher,
+            created_at=when,
+            first_response_due_at=when + timedelta(days=1),
+            first_response_seconds=3600 * (i + 1),
+            first_response_at=when + timedelta(hours=i + 1),
+        )
+
+
+def _benchmark_queries(world: Any, params: dict[str, str]) -> tuple[Any, int]:
+    world.users["a_lead"].__dict__.pop("_crm_scope", None)
+    with CaptureQueriesContext(connection) as ctx:
+        response = world.client("a_lead").get("/api/v1/scorecards/", params)
+    assert response.status_code == 200, response.content
+    return response.json()["benchmark"], len(ctx)
+
+
+def test_a_repeated_period_reuses_the_benchmark_with_the_same_numbers(world: Any) -> None:
+    from reports.scorecards import Period, _benchmark
+
+    with time_machine.travel(TODAY, tick=False):
+        _forget_benchmark()
+        _five_suppliers(world, T0)
+        first, cold = _benchmark_queries(world, PERIOD)
+        second, warm = _benchmark_queries(world, PERIOD)
+        # The same tickets (none is created after this month): the same computation.
+        shorter, shorter_queries = _benchmark_queries(
+            world, {"from": PERIOD["from"], "to": "2027-01-01"}
+        )
+        uncached = _benchmark(Period(date(2026, 9, 1), date(2027, 1, 1)), TODAY)
+    # The benchmark's own read (one aggregate over every supplier's tickets; two on
+    # SQLite, which takes percentiles in Python) is not repeated.
+    saved = 1 if connection.vendor == "postgresql" else 2
+    assert warm == cold - saved
+    assert shorter_queries == warm
+    assert first["suppliers"] == 5
+    assert first == second == shorter
+    assert {k: v for k, v in first.items() if k != "computed_at"} == uncached
+
+
+def test_the_benchmark_is_recomputed_once_it_may_be_out_of_date(world: Any) -> None:
+    """A period reaching into this month: 15 minutes. An older one: a day (its tickets
+    are still answered and rated, more slowly)."""
+    current = PERIOD
+    past = {"from": "2026-10-01", "to": "2026-11-01"}
+
+    def suppliers(params: dict[str, str]) -> int | None:
+        body = world.client("a_lead").get("/api/v1/scorecards/", params).json()
+        return body["benchmark"]["suppliers"] if body["benchmark"] else None
+
+    with time_machine.travel(TODAY, tick=False) as clock:
+        _five_suppliers(world, T0)
+        assert suppliers(current) == 5
+        assert suppliers(past) is None  # three suppliers in October alone: too few
+        _five_suppliers(world, T0)  # three more suppliers, in October
+        clock.shift(timedelta(minutes=14))
+        assert (suppliers(current), suppliers(past)) == (5, None)
+        clock.shift(timedelta(minutes=2))
+        assert (suppliers(current), suppliers(past)) == (8, None)
+        clock.shift(timedelta(hours=24))
+        assert (suppliers(current), suppliers(past)) == (8, 6)
