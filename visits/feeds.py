@@ -32,11 +32,16 @@ reason; never the visit's notes, attendees or contacts, and never pupil data.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+import re
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -46,7 +51,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import quote_etag
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -143,7 +148,7 @@ def feed_visits(owner: Any, now: datetime) -> QuerySet[Visit]:
     )
 
 
-def _event(visit: Visit, host: str) -> Event:
+def _event(visit: Visit, host: str, now: datetime) -> Event:
     tz = visit.school.zone
     cancelled = visit.status in (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
     summary = f"{visit.get_kind_display()}: {visit.school.name} ({visit.supplier.name})"
@@ -157,7 +162,9 @@ def _event(visit: Visit, host: str) -> Event:
 
     event = Event()
     event.add("uid", f"visit-{visit.pk}@{host}")
-    event.add("dtstamp", visit.updated_at.astimezone(UTC))
+    # RFC 5545 3.8.7.2: with a METHOD, DTSTAMP is when this iCalendar object was made;
+    # the visit's own change time is LAST-MODIFIED.
+    event.add("dtstamp", now.astimezone(UTC).replace(microsecond=0))
     event.add("dtstart", visit.starts_at.astimezone(tz))
     event.add("dtend", visit.ends_at.astimezone(tz))
     event.add("sequence", visit.sequence)
@@ -174,9 +181,9 @@ def _event(visit: Visit, host: str) -> Event:
 
 
 def build_calendar(visits: list[Visit], now: datetime) -> bytes:
-    """A VCALENDAR (METHOD:PUBLISH) of the visits, with a VTIMEZONE for every zone used.
-    The VTIMEZONE rules span whole calendar years around the window, so they cover every
-    event and the output only changes when the data does (good ETags)."""
+    """A VCALENDAR (METHOD:PUBLISH) of the visits, with a VTIMEZONE for every zone used
+    (see ``vtimezone``). Apart from DTSTAMP (the time of this fetch) the output changes
+    only when the data does: the ETag is taken without it (``etag_for``)."""
     host = urlparse(settings.SITE_URL).hostname or "localhost"
     cal = Calendar()
     cal.add("prodid", "-//Partnership CRM//Visits//EN")
@@ -188,13 +195,22 @@ def build_calendar(visits: list[Visit], now: datetime) -> bytes:
     # How often clients should refresh (RFC 7986; X-PUBLISHED-TTL for Outlook).
     cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
+    first_year = (now - WINDOW_BACK).year - 1
+    last_year = (now + WINDOW_AHEAD).year + 1
+    for key in sorted({visit.school.zone.key for visit in visits}):
+        cal.add_component(vtimezone(key, first_year, last_year))
     for visit in visits:
-        cal.add_component(_event(visit, host))
-    cal.add_missing_timezones(
-        first_date=date((now - WINDOW_BACK).year - 1, 1, 1),
-        last_date=date((now + WINDOW_AHEAD).year + 2, 1, 1),
-    )
+        cal.add_component(_event(visit, host, now))
     return cal.to_ical()
+
+
+_DTSTAMP_LINE = re.compile(rb"^DTSTAMP:[^\r\n]*\r?\n", re.MULTILINE)
+
+
+def etag_for(body: bytes) -> str:
+    """An ETag over the feed without its DTSTAMPs, which change on every fetch: a client
+    that has the current events gets 304 Not Modified."""
+    return quote_etag(hashlib.sha256(_DTSTAMP_LINE.sub(b"", body)).hexdigest()[:32])
 
 
 def _note_fetch(feed: CalendarFeed, now: datetime) -> None:
@@ -220,7 +236,7 @@ def visits_ics(request: HttpRequest, secret: str) -> HttpResponse:
     now = timezone.now()
     body = build_calendar(list(feed_visits(feed.user, now)), now)
     _note_fetch(feed, now)
-    etag = quote_etag(hashlib.sha256(body).hexdigest()[:32])
+    etag = etag_for(body)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Disposition"] = 'attachment; filename="partnership-crm-visits.ics"'
@@ -228,6 +244,135 @@ def visits_ics(request: HttpRequest, secret: str) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
     return get_conditional_response(request, etag=etag, response=response)
+
+
+# --- VTIMEZONE ------------------------------------------------------------------------------
+
+_ONE_DAY = timedelta(days=1)
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# Recurring rules are written from 1970, as Outlook and the tzurl.org definitions do: a
+# reader then needs no RDATE for any year, and the feed stays byte-identical from one
+# year to the next.
+_RULE_EPOCH = 1970
+
+
+@dataclass(frozen=True)
+class _Transition:
+    at: datetime  # the UTC instant of the change
+    before: timedelta  # UTC offset in force until then
+    after: timedelta  # ... and from then on
+    name: str  # TZNAME from then on
+    is_dst: bool
+
+    @property
+    def local_onset(self) -> datetime:
+        """The onset as RFC 5545 wants DTSTART and RDATE in a VTIMEZONE: the local time
+        *before* the change (in TZOFFSETFROM), so BST starts at 01:00, not 02:00."""
+        return (self.at + self.before).replace(tzinfo=None)
+
+    def rule(self) -> tuple[int, int, int, time]:
+        """(month, weekday, week, local time): week 1-4 counts from the month's start,
+        -1 is the last such weekday of the month."""
+        onset = self.local_onset
+        days_in_month = calendar.monthrange(onset.year, onset.month)[1]
+        week = -1 if onset.day + 7 > days_in_month else (onset.day - 1) // 7 + 1
+        return onset.month, onset.weekday(), week, onset.time()
+
+
+@lru_cache(maxsize=64)
+def _transitions(tz_name: str, first_year: int, last_year: int) -> tuple[_Transition, ...]:
+    """Every change of UTC offset in [first_year, last_year], found day by day and then
+    to the second (a zone changes its offset at most a few times a year); ~2 ms a zone,
+    cached."""
+    tz = ZoneInfo(tz_name)
+    found = []
+    t = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    offset = t.astimezone(tz).utcoffset()
+    while t < end:
+        nxt = t + _ONE_DAY
+        new = nxt.astimezone(tz).utcoffset()
+        if new != offset:
+            lo, hi = 0, 86400  # seconds after t: offset at lo, new at hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if (t + timedelta(seconds=mid)).astimezone(tz).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            at = t + timedelta(seconds=hi)
+            local = at.astimezone(tz)
+            found.append(
+                _Transition(at, offset, new, local.tzname() or "", bool(local.dst()))  # type: ignore[arg-type]
+            )
+        t, offset = nxt, new
+    return tuple(found)
+
+
+def _epoch_date(month: int, weekday: int, week: int) -> date:
+    """The date in 1970 that a yearly BYMONTH/BYDAY rule gives."""
+    if week > 0:
+        first = date(_RULE_EPOCH, month, 1)
+        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (week - 1))
+    last = date(_RULE_EPOCH, month, calendar.monthrange(_RULE_EPOCH, month)[1])
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def vtimezone(tz_name: str, first_year: int, last_year: int) -> Timezone:
+    """A VTIMEZONE for ``tz_name`` that a strict RFC 5545 reader gets right for every
+    instant from ``first_year`` to ``last_year``.
+
+    icalendar's own ``add_missing_timezones`` writes each onset in the local time *after*
+    the change (DAYLIGHT DTSTART:…T020000 with TZOFFSETFROM:+0000 for London), which a
+    strict reader takes as 02:00 UTC, an hour after summer time really starts. Here each
+    onset is in the local time before the change. A change that falls on the same weekday
+    of the same month at the same time every year (the UK's and the EU's last Sundays of
+    March and October) becomes a yearly RRULE from 1970; anything irregular is written out
+    as RDATEs, after a first component for the offset in force on 1 January.
+    """
+    tz = ZoneInfo(tz_name)
+    vtz = Timezone()
+    vtz.add("tzid", tz_name)
+    transitions = _transitions(tz_name, first_year, last_year)
+    years = set(range(first_year, last_year + 1))
+    groups: dict[tuple[timedelta, timedelta, bool], list[_Transition]] = {}
+    for tr in transitions:
+        groups.setdefault((tr.before, tr.after, tr.is_dst), []).append(tr)
+    regular = all(
+        len({tr.rule() for tr in group}) == 1
+        and sorted(tr.at.year for tr in group) == sorted(years)
+        for group in groups.values()
+    )
+    if not regular or not transitions:
+        # The offset in force where the rules start (all year round for a zone without
+        # changes): TZOFFSETFROM = TZOFFSETTO, as RFC 5545 writes a fixed offset.
+        since = datetime(first_year if transitions else _RULE_EPOCH, 1, 1, tzinfo=UTC)
+        since = since.astimezone(tz).replace(hour=0, minute=0, second=0)  # local midnight
+        offset = since.utcoffset() or timedelta(0)
+        first = TimezoneDaylight() if since.dst() else TimezoneStandard()
+        first.add("dtstart", since.replace(tzinfo=None))  # local time, as in every onset
+        first.add("tzname", since.tzname() or tz_name)
+        first.add("tzoffsetfrom", offset)
+        first.add("tzoffsetto", offset)
+        vtz.add_component(first)
+    for (before, after, is_dst), group in groups.items():
+        comp = TimezoneDaylight() if is_dst else TimezoneStandard()
+        if regular:
+            month, weekday, week, at = group[0].rule()
+            comp.add("dtstart", datetime.combine(_epoch_date(month, weekday, week), at))
+            comp.add(
+                "rrule",
+                {"freq": "yearly", "bymonth": month, "byday": f"{week}{_WEEKDAYS[weekday]}"},
+            )
+        else:
+            comp.add("dtstart", group[0].local_onset)
+            if len(group) > 1:
+                comp.add("rdate", [tr.local_onset for tr in group[1:]])
+        comp.add("tzname", group[-1].name or tz_name)
+        comp.add("tzoffsetfrom", before)
+        comp.add("tzoffsetto", after)
+        vtz.add_component(comp)
+    return vtz
 
 
 # --- Management API: /api/v1/me/calendar-feed/ ----------------------------------------------

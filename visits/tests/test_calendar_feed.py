@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -10,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from dateutil import tz
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -167,8 +170,112 @@ def test_times_are_london_wall_clock_times_on_both_sides_of_the_october_2026_clo
         assert start.astimezone(UTC).hour == utc_hour
     # The VTIMEZONE carries the change itself, so clients need no zone database.
     [tz] = Calendar.from_ical(response.content).walk("VTIMEZONE")
-    changes = [str(c.to_ical()) for c in tz.walk("STANDARD")]
-    assert any("20261025T020000" in c for c in changes), changes
+    [standard] = tz.walk("STANDARD")
+    assert standard.to_ical().decode().splitlines()[1:3] == [
+        "DTSTART:19701025T020000",  # 02:00 BST, the local time before the change
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10",  # 25 October in 2026
+    ]
+
+
+# --- VTIMEZONE, read by a second, strict parser (python-dateutil's tzical) -----------------
+
+
+def _tzical(body: bytes, tzid: str) -> Any:
+    """The zone as dateutil's RFC 5545 VTIMEZONE reader understands it: only the
+    VTIMEZONE blocks, as tzical refuses anything else."""
+    text = body.decode().replace("\r\n", "\n")
+    blocks = re.findall(r"BEGIN:VTIMEZONE\n.*?END:VTIMEZONE\n", text, flags=re.DOTALL)
+    assert blocks, text[:500]
+    return tz.tzical(io.StringIO("".join(blocks))).get(tzid)
+
+
+def _offset(zone: Any, instant: datetime) -> timedelta:
+    return instant.astimezone(zone).utcoffset()
+
+
+def test_the_feeds_vtimezone_is_read_right_by_a_strict_parser_at_both_clock_changes(
+    world: Any,
+) -> None:
+    _visit(world, datetime(2026, 3, 27, 10, 0, tzinfo=LONDON))
+    url = _subscribe(world, "s1_agent")
+    with time_machine.travel(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), tick=False):
+        body = _fetch(url).content
+    text = body.decode()
+    assert "BEGIN:DAYLIGHT\r\nDTSTART:19700329T010000\r\n" in text
+    assert "TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0100\r\nEND:DAYLIGHT" in text
+    assert "BEGIN:STANDARD\r\nDTSTART:19701025T020000\r\n" in text
+    assert "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0000\r\nEND:STANDARD" in text
+
+    london = _tzical(body, "Europe/London")
+    second = timedelta(seconds=1)
+    # BST starts at 01:00 UTC on the last Sunday of March (29 March 2026, 28 March 2027).
+    for spring in (
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        datetime(2027, 3, 28, 1, 0, tzinfo=UTC),
+    ):
+        assert _offset(london, spring - second) == timedelta(0)
+        assert _offset(london, spring) == timedelta(hours=1)
+        assert _offset(london, spring + timedelta(minutes=30)) == timedelta(hours=1)
+    # ... and ends at 01:00 UTC on the last Sunday of October (25 October 2026).
+    autumn = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
+    assert _offset(london, autumn - second) == timedelta(hours=1)
+    assert (autumn - second).astimezone(london).hour == 1  # 01:59:59 BST
+    assert _offset(london, autumn) == timedelta(0)
+    assert autumn.astimezone(london).hour == 1  # 01:00 GMT, the hour repeated
+    # Wall-clock times as a client reads the events' DTSTART;TZID=Europe/London:
+    assert datetime(2026, 3, 29, 0, 59, tzinfo=london).utcoffset() == timedelta(0)
+    assert datetime(2026, 3, 29, 2, 0, tzinfo=london).utcoffset() == timedelta(hours=1)
+    assert datetime(2026, 10, 25, 2, 0, tzinfo=london).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("zone", "years"),
+    [
+        ("Europe/London", (2025, 2028)),
+        ("America/New_York", (2025, 2028)),  # second Sunday of March, first of November
+        ("Australia/Sydney", (2025, 2028)),  # summer time across the new year
+        ("America/Sao_Paulo", (2017, 2021)),  # summer time abolished in 2019: RDATEs
+        ("Asia/Kolkata", (2025, 2028)),  # no changes at all
+    ],
+)
+def test_every_instant_of_the_window_has_the_zone_databases_offset(
+    zone: str, years: tuple[int, int]
+) -> None:
+    from visits.feeds import _transitions, vtimezone
+
+    body = vtimezone(zone, *years).to_ical()
+    parsed = _tzical(body, zone)
+    real = ZoneInfo(zone)
+    instants = [
+        datetime(years[0], 1, 1, tzinfo=UTC) + timedelta(hours=5 * n)
+        for n in range((years[1] - years[0] + 1) * 365 * 24 // 5)
+    ]
+    for change in _transitions(zone, *years):
+        instants += [change.at - timedelta(seconds=1), change.at, change.at + timedelta(hours=1)]
+    wrong = [
+        (i, _offset(parsed, i), _offset(real, i))
+        for i in instants
+        if _offset(parsed, i) != _offset(real, i)
+    ]
+    assert not wrong, wrong[:5]
+
+
+def test_dtstamp_is_when_the_feed_was_made_and_the_etag_ignores_it(world: Any) -> None:
+    visit = _visit(world, datetime(2026, 10, 23, 10, 0, tzinfo=LONDON))
+    Visit.objects.filter(pk=visit.pk).update(updated_at=datetime(2026, 9, 1, 8, 0, tzinfo=UTC))
+    url = _subscribe(world, "s1_agent")
+    with time_machine.travel(datetime(2026, 10, 1, 12, 0, 7, 500, tzinfo=UTC), tick=False):
+        first = _fetch(url)
+    with time_machine.travel(datetime(2026, 10, 1, 13, 0, tzinfo=UTC), tick=False):
+        later = _fetch(url)
+        unchanged = Client().get(urlparse(url).path, HTTP_IF_NONE_MATCH=first["ETag"])
+
+    event = Calendar.from_ical(first.content).walk("VEVENT")[0]
+    assert event.decoded("dtstamp") == datetime(2026, 10, 1, 12, 0, 7, tzinfo=UTC)
+    assert event.decoded("last-modified") == datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    assert b"DTSTAMP:20261001T130000Z" in later.content
+    assert later["ETag"] == first["ETag"]
+    assert unchanged.status_code == 304
 
 
 @pytest.mark.parametrize(
