@@ -3,16 +3,21 @@ rest_framework.viewsets: DRF imports these while it is still loading."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+OUT_OF_RANGE = "A value in the request is out of range (a date, a time or a number)."
 
 
 class CappedPageNumberPagination(PageNumberPagination):
@@ -28,6 +33,9 @@ class CappedPageNumberPagination(PageNumberPagination):
     # Counting at most 1,001 index entries of the user's scope costs well under a
     # millisecond; lists beyond that say "1,000+" (count_capped).
     count_cap = 1_000
+    # Far past any list's last page (1,000,000 pages of 200 rows), and an OFFSET that
+    # PostgreSQL's bigint holds.
+    max_page = 1_000_000
 
     def paginate_queryset(
         self, queryset: Any, request: Any, view: Any = None, values: list[str] | None = None
@@ -44,6 +52,9 @@ class CappedPageNumberPagination(PageNumberPagination):
             raise exceptions.ValidationError({"page": ["A page is a whole number."]}) from None
         if page_number < 1:
             raise exceptions.NotFound("Invalid page.")
+        if page_number > self.max_page:
+            # The OFFSET would pass PostgreSQL's bigint (a 500); no scope has that many pages.
+            raise exceptions.ValidationError({"page": [f"At most {self.max_page:,}."]})
         self.page_number = page_number
         self.page_size_value = page_size
         offset = (page_number - 1) * page_size
@@ -122,6 +133,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(detail, status=400)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, DataError | OverflowError):
+        # The last line of defence (fields and filters check their own ranges first): a
+        # value the database or the calendar cannot hold is the client's to correct.
+        logger.warning("Bad input on %s: %r", context["request"].path, exc)
+        return Response({"detail": OUT_OF_RANGE}, status=400)
     return drf_exception_handler(exc, context)
 
 

@@ -92,6 +92,7 @@ def visit_create(
     attendees: list[User] | None = None,
     contacts: list[Contact] | None = None,
     agenda: str = "",
+    notes: str = "",
 ) -> Visit:
     _require_staff(by, partnership.supplier_id)
     attendees, contacts = attendees or [], contacts or []
@@ -108,6 +109,7 @@ def visit_create(
         starts_at=starts_at,
         ends_at=ends_at,
         agenda=agenda,
+        notes=notes,
         created_by=by,
     )
     visit.attendees.set(attendees)
