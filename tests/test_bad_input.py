@@ -202,3 +202,16 @@ def test_no_query_parameter_of_any_list_fails_on_an_extreme_value(world: Any, us
                 if response.status_code >= 500:
                     failures.append(f"{path}?{param}= {label}: {response.status_code}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_browsable_api_shows_a_ticket(world: Any) -> None:
+    """Its forms build the view's serializer without the SLA context (KeyError: 'sla')."""
+    client = world.client("s1_am")
+    response = client.get(f"/api/v1/tickets/{world.t_a1.pk}/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert b"Ticket t_a1" in response.content
+    response = client.patch(
+        f"/api/v1/tickets/{world.t_a1.pk}/", {"priority": "high"}, HTTP_ACCEPT="text/html"
+    )
+    assert response.status_code == 200
+    assert world.t_a1.__class__.objects.get(pk=world.t_a1.pk).priority == "high"

@@ -97,18 +97,28 @@ class TicketViewSet(ScopedModelViewSet):
             return super().filter_queryset(queryset)
         return queryset
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        """What the ticket serializers read, for any serializer the view builds (the
+        browsable API's forms build one too, and failed with KeyError 'sla'): SLA figures
+        without working time elapsed, unless _context_for() gives the calendars."""
+        now = timezone.now()
+        user = self.request.user
+        return {
+            **super().get_serializer_context(),
+            "sla": lambda t: sla.view(t, now),
+            "allowed_statuses": lambda t: allowed_next(
+                t.status, supplier_side=scope_for(user).supplier_role(t.supplier_id) is not None
+            ),
+        }
+
     def _context_for(self, tickets: list[Ticket], *, elapsed: bool = True) -> dict[str, Any]:
         """The SLA figures as of now. Working time elapsed needs each school's calendar
         (3 queries); lists leave it out and show due times and breach flags only."""
         now = timezone.now()
         calendars = calendars_for_schools({t.school_id for t in tickets}) if elapsed else {}
-        user = self.request.user
         return {
             **self.get_serializer_context(),
             "sla": lambda t: sla.view(t, now, calendars.get(t.school_id)),
-            "allowed_statuses": lambda t: allowed_next(
-                t.status, supplier_side=scope_for(user).supplier_role(t.supplier_id) is not None
-            ),
         }
 
     def _detail(self, pk: int, code: int = status.HTTP_200_OK) -> Response:
