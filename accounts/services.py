@@ -322,19 +322,60 @@ def trial_phase_create(
     return phase
 
 
+# A decided phase's kind and dates are the record of what was decided; its end moves only
+# through the decision "extend", which keeps the trail in decision_notes.
+_PLAN_FIELDS = ("kind", "start_date", "end_date")
+
+
 @transaction.atomic
 def trial_phase_update(
     *, phase: TrialPhase, by: User, cohort: list[Contact] | None = None, **data: Any
 ) -> TrialPhase:
+    """Edit a phase's plan: its intent, implementation and impact; its cohort; criteria
+    to add. Its kind and start date until it is decided, its end date until it starts
+    (afterwards only "extend" moves it).
+
+    The row is locked and re-read before anything is checked, and only the fields that
+    change are written: a cohort or criteria edit racing a decision neither overwrites
+    the decision nor is judged against the phase as it was before it.
+    """
     _require_manager(by, phase.partnership.supplier_id)
+    phase = (
+        TrialPhase.objects.select_for_update(of=("self",))
+        .select_related("partnership")
+        .get(pk=phase.pk)
+    )
     criteria = data.pop("criteria", None) or []
+    changed = {name: value for name, value in data.items() if getattr(phase, name) != value}
+    errors: dict[str, str] = {}
     if criteria and phase.decision in FINAL_DECISIONS:
-        raise ValidationError(
-            {"criteria": "This phase has been decided: its criteria are the record of it."}
+        errors["criteria"] = "This phase has been decided: its criteria are the record of it."
+    if phase.decision:
+        decided = (
+            f"This phase was decided ({phase.get_decision_display()}): its "
+            "{what} is part of the record. Plan a new phase to change course."
         )
-    fields = _apply(phase, data)
+        for name, what in (("kind", "kind"), ("start_date", "start date")):
+            if name in changed:
+                errors[name] = decided.format(what=what)
+    if "end_date" in changed and (phase.decision or phase.start_date <= timezone.localdate()):
+        if phase.decision in FINAL_DECISIONS:
+            errors["end_date"] = (
+                f"This phase was decided ({phase.get_decision_display()}): its end date is "
+                "part of the record."
+            )
+        else:
+            errors["end_date"] = (
+                f"The phase has started: its end date moves only by deciding to extend it "
+                f"(POST …/decide/ with decision 'extend' and the new end date), currently "
+                f"{phase.end_date}."
+            )
+    if errors:
+        raise ValidationError(errors)
+    fields = _apply(phase, changed)
     phase.full_clean(exclude=["cohort"])
-    phase.save(update_fields=fields or None)
+    if fields:
+        phase.save(update_fields=fields)
     if cohort is not None:
         _check_cohort(phase.partnership, cohort)
         phase.cohort.set(cohort)
