@@ -1,10 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from tickets.admin import TenancyReadOnlyMixin
 
+from .corrections import is_evidence
 from .models import (
     CalendarFeed,
     FollowUpAction,
+    OnsiteCorrection,
     ReadinessAssessment,
     ReadinessCheck,
     TimeEntry,
@@ -53,6 +60,39 @@ class TimeEntryAdmin(TenancyReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["school", "supplier", "user"]
     raw_id_fields = ["partnership", "visit", "ticket", "user"]
     date_hierarchy = "date"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and is_evidence(obj):
+            # A completed visit's on-site time changes only with a reason the school sees:
+            # through the API (visits.corrections), not here.
+            readonly += ["minutes", "date", "mode", "visit"]
+        return readonly
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and is_evidence(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(OnsiteCorrection)
+class OnsiteCorrectionAdmin(admin.ModelAdmin):
+    """Read-only: the record of changes to on-site time, written by visits.corrections."""
+
+    list_display = ["at", "school", "supplier", "change", "old_value", "new_value", "by"]
+    list_filter = ["change", ("supplier", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["school", "supplier", "by"]
+    search_fields = ["school__name", "school__urn", "reason"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(CalendarFeed)

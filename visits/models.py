@@ -8,7 +8,12 @@ from django.utils import timezone
 
 from tickets.models import TenancyFromPartnership
 
-from .querysets import FollowUpActionQuerySet, TimeEntryQuerySet, VisitQuerySet
+from .querysets import (
+    FollowUpActionQuerySet,
+    OnsiteCorrectionQuerySet,
+    TimeEntryQuerySet,
+    VisitQuerySet,
+)
 
 
 class Visit(TenancyFromPartnership, models.Model):
@@ -226,6 +231,61 @@ class TimeEntry(TenancyFromPartnership, models.Model):
 
     def __str__(self) -> str:
         return f"{self.minutes} min {self.mode} on {self.date}"
+
+
+class OnsiteCorrection(TenancyFromPartnership, models.Model):
+    """A change to on-site time the school relies on: a completed visit's on-site entry
+    changed (minutes, day, mode or visit) or deleted. Who, when, the entry before and
+    after, and why; shown to the school's leads beside the hours (visits.services)."""
+
+    class Change(models.TextChoices):
+        CHANGED = "changed", "Changed"
+        DELETED = "deleted", "Deleted"
+
+    partnership = models.ForeignKey(
+        "accounts.Partnership", on_delete=models.PROTECT, related_name="onsite_corrections"
+    )
+    supplier = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    school = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    # Kept when the entry is deleted: the record says what it was.
+    time_entry = models.ForeignKey(
+        TimeEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="corrections"
+    )
+    visit = models.ForeignKey(
+        Visit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    change = models.CharField(max_length=10, choices=Change.choices)
+    old_minutes = models.PositiveIntegerField()
+    new_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="None: deleted.")
+    old_value = models.CharField(max_length=200, help_text="The entry before, as words.")
+    new_value = models.CharField(max_length=200, blank=True, help_text="After; empty: deleted.")
+    reason = models.TextField(max_length=2000)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = OnsiteCorrectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["school", "-at"], name="onsite_fix_school_recent"),
+            models.Index(fields=["partnership", "-at"], name="onsite_fix_partnership_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="onsite_fix_has_reason"),
+            models.CheckConstraint(
+                condition=Q(change="deleted", new_minutes__isnull=True)
+                | Q(change="changed", new_minutes__isnull=False),
+                name="onsite_fix_deleted_has_no_minutes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_change_display()}: {self.old_value} -> {self.new_value or 'deleted'}"
 
 
 class CalendarFeed(models.Model):

@@ -42,3 +42,13 @@ class TimeEntryQuerySet(models.QuerySet):
         if s.user_id is None:
             return self.none()
         return self.filter(Q(supplier_id__in=s.supplier_ids) | Q(school_id__in=s.all_school_ids))
+
+
+class OnsiteCorrectionQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> OnsiteCorrectionQuerySet:
+        """Corrections of on-site time: seen by whoever sees the time (TimeEntry's rule),
+        the supplier's staff and the school's leads."""
+        s = scope_for(user)
+        if s.user_id is None:
+            return self.none()
+        return self.filter(Q(supplier_id__in=s.supplier_ids) | Q(school_id__in=s.all_school_ids))

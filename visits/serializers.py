@@ -130,6 +130,14 @@ class TimeEntrySerializer(serializers.ModelSerializer):
     visit = ScopedPrimaryKeyRelatedField(Visit, required=False, allow_null=True)
     ticket = ScopedPrimaryKeyRelatedField(Ticket, required=False, allow_null=True)
     user_name = serializers.CharField(source="user.get_full_name", read_only=True)
+    reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Required to change the minutes, day, mode or visit of a completed visit's "
+        "on-site entry: recorded and shown to the school's leads.",
+    )
 
     class Meta:
         model = TimeEntry
@@ -147,6 +155,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             "mode",
             "activity",
             "notes",
+            "reason",
             "created_at",
         ]
         read_only_fields = ["supplier", "school", "user", "created_at"]
@@ -174,3 +183,7 @@ class OnsiteSummarySerializer(serializers.Serializer):
     expected_by_now_hours = serializers.DecimalField(max_digits=6, decimal_places=1)
     shortfall_hours = serializers.DecimalField(max_digits=6, decimal_places=1)
     is_behind = serializers.BooleanField()
+
+
+class DeleteReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)

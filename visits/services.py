@@ -15,6 +15,7 @@ from accounts.models import Contact, Membership, Partnership, User
 from accounts.scoping import scope_for
 from accounts.services import link_contacts
 
+from . import corrections
 from .models import FollowUpAction, ReadinessAssessment, ReadinessCheck, TimeEntry, Visit
 
 LIVE = (Visit.Status.PLANNED, Visit.Status.COMPLETED)
@@ -330,16 +331,25 @@ def time_entry_create(*, by: User, partnership: Partnership, **fields: Any) -> T
 
 
 @transaction.atomic
-def time_entry_update(*, entry: TimeEntry, by: User, **data: Any) -> TimeEntry:
+def time_entry_update(*, entry: TimeEntry, by: User, reason: str = "", **data: Any) -> TimeEntry:
+    """A completed visit's on-site time changes only with a ``reason`` (visits.corrections)."""
     _require_staff(by, entry.supplier_id)
+    before = corrections.evidence_before(entry)
     for name, value in data.items():
         setattr(entry, name, value)
     _check_entry_links(entry.partnership, entry.visit, entry.ticket)
     entry.full_clean()
+    if before is not None:
+        corrections.correction_record(before=before, after=entry, by=by, reason=reason)
     entry.save()
     return entry
 
 
-def time_entry_delete(*, entry: TimeEntry, by: User) -> None:
+@transaction.atomic
+def time_entry_delete(*, entry: TimeEntry, by: User, reason: str = "") -> None:
+    """A completed visit's on-site entry is deleted only with a ``reason``, recorded."""
     _require_staff(by, entry.supplier_id)
+    before = corrections.evidence_before(entry)
+    if before is not None:
+        corrections.correction_record(before=before, after=None, by=by, reason=reason)
     entry.delete()

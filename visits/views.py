@@ -27,6 +27,7 @@ from .serializers import (
     AssessmentSerializer,
     CancelSerializer,
     CompleteSerializer,
+    DeleteReasonSerializer,
     FollowUpActionSerializer,
     OnsiteSummarySerializer,
     TimeEntrySerializer,
@@ -169,6 +170,7 @@ class TimeEntryViewSet(ScopedModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         s = self.get_serializer(data=request.data)
         s.is_valid(raise_exception=True)
+        s.validated_data.pop("reason", None)  # new time needs none
         entry = services.time_entry_create(by=request.user, **s.validated_data)
         return Response(self.get_serializer(entry).data, status=status.HTTP_201_CREATED)
 
@@ -179,8 +181,25 @@ class TimeEntryViewSet(ScopedModelViewSet):
         entry = services.time_entry_update(entry=entry, by=request.user, **s.validated_data)
         return Response(self.get_serializer(entry).data)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "reason",
+                OpenApiTypes.STR,
+                description="Required to delete a completed visit's on-site entry: recorded "
+                "and shown to the school's leads (also accepted in a JSON body).",
+            )
+        ],
+        responses={204: None, **ERRORS},
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.time_entry_delete(entry=self.get_object(), by=request.user)
+        entry = self.get_object()
+        body = request.data if hasattr(request.data, "get") else {}
+        s = DeleteReasonSerializer(
+            data={"reason": body.get("reason") or request.query_params.get("reason", "")}
+        )
+        s.is_valid(raise_exception=True)
+        services.time_entry_delete(entry=entry, by=request.user, reason=s.validated_data["reason"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -315,3 +315,47 @@ def test_across_the_trust_a_school_ahead_does_not_hide_one_behind(world, login):
     assert "behind at 1 school" in brightboard
     ashfield = html.split("Ashfield Primary</a></h2>")[1].split("</section>")[0]
     assert 'badge warn">behind</span>' in ashfield.split("Brightboard</th>")[1].split("</tr>")[0]
+
+
+def test_the_school_lead_sees_each_change_to_a_completed_visits_time(world, login):
+    """Acme's 2-hour training visit, completed, then its time raised to 10 hours and an
+    hour-long one deleted, each with a reason: Ashfield's lead (and the trust's) reads
+    both on the scorecard, beside Acme's hours; Beacon's lead does not."""
+    from visits.models import TimeEntry
+    from visits.services import visit_complete, visit_create
+
+    entries = []
+    for hours_ago, length in ((30, 2), (6, 1)):
+        start = timezone.now() - timedelta(hours=hours_ago)
+        visit = visit_create(
+            by=world.s1_am,
+            partnership=world.p_a1,
+            kind="training",
+            starts_at=start,
+            ends_at=start + timedelta(hours=length),
+            attendees=[world.s1_am],
+        )
+        visit_complete(visit=visit, by=world.s1_am)
+        entries.append(TimeEntry.objects.get(visit=visit, mode="on_site"))
+    api = world.client("s1_am")
+    raised = api.patch(
+        f"/api/v1/time-entries/{entries[0].pk}/",
+        {"minutes": 600, "reason": "Stayed for <b>INSET</b>"},
+        format="json",
+    )
+    assert raised.status_code == 200
+    gone = api.delete(f"/api/v1/time-entries/{entries[1].pk}/", {"reason": "Logged twice"})
+    assert gone.status_code == 204
+
+    html = login("a_lead").get("/school/scorecard/").content.decode()
+    section = html[html.index('id="corrections-h"') : html.index('id="trend-h"')]
+    assert section.count("data-correction=") == 2
+    assert escape("Stayed for <b>INSET</b>") in section and "<b>INSET" not in section
+    assert "Logged twice" in section and "deleted" in section
+    assert "2 h 00 min on site" in section and "10 h 00 min on site" in section
+    assert "1 h 00 min on site" in section
+    assert "2 changes to visit time" in html
+    trust = login("trust_lead").get(f"/school/scorecard/?school={world.school_a.pk}")
+    assert "Logged twice" in trust.content.decode()
+    other = login("b_lead").get("/school/scorecard/").content.decode()
+    assert "Logged twice" not in other and "data-correction=" not in other

@@ -25,6 +25,7 @@ from nudges.services import opt_out_remove, school_stop
 from reports.scorecards import FIGURES, Period, first_response_q
 from reports.scorecards import scorecard as scorecard_figures
 from tickets.models import Status, Ticket
+from visits.models import OnsiteCorrection
 
 from ..charts import line_chart
 from ..forms import StopForm
@@ -33,6 +34,7 @@ from ..selectors import contact_matrix
 from .common import is_htmx
 
 TREND_MONTHS = 12
+CORRECTIONS_SHOWN = 20  # the latest changes to on-site time, on the scorecard
 LIST_PAGE = 50
 
 
@@ -94,6 +96,8 @@ class Column:
     # Across several schools: at how many the supplier is behind on on-site hours (summed
     # hours would let one school that is ahead hide another that is behind).
     behind_at: int | None = None
+    # Of the latest changes to completed visits' on-site time shown, how many are theirs.
+    corrections: int = 0
 
     @property
     def onsite_behind(self) -> bool:
@@ -145,6 +149,17 @@ def scorecard(request: HttpRequest) -> HttpResponse:
         user=request.user, period=period, group=["supplier_id"], school_ids={school.pk}, now=now
     )
     columns = _columns(data["rows"], _suppliers(request.user, data["rows"]), period.start, school)
+    # Changes suppliers made to completed visits' on-site time (visits.corrections).
+    corrections = list(
+        OnsiteCorrection.objects.visible_to(request.user)
+        .filter(school=school)
+        .select_related("supplier", "by")[:CORRECTIONS_SHOWN]
+    )
+    changed_by_supplier: dict[int, int] = defaultdict(int)
+    for c in corrections:
+        changed_by_supplier[c.supplier_id] += 1
+    for column in columns:
+        column.corrections = changed_by_supplier.get(column.supplier.pk, 0)
     by_month = {(r["supplier_id"], r["month"]): r for r in data["monthly"]}
     trend = [(c, [by_month.get((c.supplier.pk, f"{m:%Y-%m}")) for m in months]) for c in columns]
     series = [
@@ -162,6 +177,7 @@ def scorecard(request: HttpRequest) -> HttpResponse:
             "schools": schools,
             "columns": columns,
             "benchmark": data["benchmark"],
+            "corrections": corrections,
             "figures": FIGURES,
             "since": period.start,
             "chart": line_chart(months, series) if columns else None,
