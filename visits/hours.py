@@ -48,6 +48,24 @@ def term_on(school_id: int, on: date) -> TermSpan:
     return TermSpan(term.name, term.starts_on, term.ends_on, True)
 
 
+def term_spans(school_ids: Iterable[int], on: date) -> dict[int, TermSpan]:
+    """``term_on`` for many schools in one query: each school's term containing ``on``
+    (in a holiday, the next one), else the default term. The term the agreement's
+    per-term figures (on-site hours, nudges per contact per term) are counted in."""
+    ids = set(school_ids)
+    spans: dict[int, TermSpan] = {}
+    terms = (
+        Term.objects.filter(school_id__in=ids, ends_on__gte=on)
+        .order_by("starts_on")
+        .values_list("school_id", "name", "starts_on", "ends_on")
+    )
+    for school_id, name, starts_on, ends_on in terms:
+        spans.setdefault(school_id, TermSpan(name, starts_on, ends_on, True))
+    for school_id in ids:
+        spans.setdefault(school_id, default_term(on))
+    return spans
+
+
 @dataclass(frozen=True)
 class OnsiteSummary:
     partnership_id: int
@@ -154,16 +172,7 @@ def onsite_summaries(
         return {}
     school_ids = {p.school_id for p in partnerships}
     calendars = calendars_for_schools(school_ids)
-    spans: dict[int, TermSpan] = {}
-    terms = (
-        Term.objects.filter(school_id__in=school_ids, ends_on__gte=on)
-        .order_by("starts_on")
-        .values_list("school_id", "name", "starts_on", "ends_on")
-    )
-    for school_id, name, starts_on, ends_on in terms:
-        spans.setdefault(school_id, TermSpan(name, starts_on, ends_on, True))
-    for school_id in school_ids:
-        spans.setdefault(school_id, default_term(on))
+    spans = term_spans(school_ids, on)
 
     pids = [p.pk for p in partnerships]
     school_of = {p.pk: p.school_id for p in partnerships}

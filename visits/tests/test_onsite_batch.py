@@ -72,3 +72,29 @@ def test_onsite_summaries_match_onsite_summary(world):
         batch = onsite_summaries(visible, user=world.users[user], on=today)
         for p in visible:
             assert batch[p.pk] == onsite_summary(p, today, user=world.users[user]), (user, p)
+
+
+def test_term_spans_are_each_schools_term_on_that_day(world):
+    """In term, in a holiday (the next term) and with no term dates (the default term):
+    the batched read agrees with term_on school by school."""
+    from datetime import date
+
+    from visits.hours import term_on, term_spans
+
+    world.school_a.terms.create(
+        name="Autumn 2026", starts_on=date(2026, 9, 2), ends_on=date(2026, 12, 18)
+    )
+    world.school_a.terms.create(
+        name="Spring 2027", starts_on=date(2027, 1, 5), ends_on=date(2027, 3, 26)
+    )
+    ids = [world.school_a.pk, world.school_b.pk]
+    for day, a_term in (
+        (date(2026, 11, 2), "Autumn 2026"),
+        (date(2026, 12, 28), "Spring 2027"),
+        (date(2027, 6, 1), "Summer 2027"),  # past the last known term: the default
+    ):
+        spans = term_spans(ids, day)
+        assert spans[world.school_a.pk].name == a_term
+        assert spans[world.school_b.pk].from_school_calendar is False
+        for school_id in ids:
+            assert spans[school_id] == term_on(school_id, day)
