@@ -314,7 +314,8 @@ def _benchmark_span(period: Period, today: date) -> tuple[Period, timedelta]:
 
 def benchmark_cache_key(period: Period, today: date | None = None) -> str:
     span, _ = _benchmark_span(period, today or timezone.localdate())
-    return f"scorecard-benchmark:{span.start.isoformat()}:{span.end.isoformat()}"
+    # v2: the value is {"computed_at", "benchmark"}; entries of the old shape are not read.
+    return f"scorecard-benchmark:v2:{span.start.isoformat()}:{span.end.isoformat()}"
 
 
 def benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
@@ -329,7 +330,7 @@ def benchmark(period: Period, now: datetime) -> dict[str, Any] | None:
     span, max_age = _benchmark_span(period, today)
     key = benchmark_cache_key(period, today)
     found = cache.get(key)
-    if found is not None and now - datetime.fromisoformat(found["computed_at"]) < max_age:
+    if isinstance(found, dict) and now - datetime.fromisoformat(found["computed_at"]) < max_age:
         return found["benchmark"]
     value = _benchmark(span, now)
     if value is not None:

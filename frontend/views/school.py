@@ -177,6 +177,10 @@ def scorecard(request: HttpRequest) -> HttpResponse:
             "schools": schools,
             "columns": columns,
             "benchmark": data["benchmark"],
+            # A cached figure says how old it is (reports.scorecards.benchmark).
+            "benchmark_as_of": datetime.fromisoformat(data["benchmark"]["computed_at"])
+            if data["benchmark"]
+            else None,
             "corrections": corrections,
             "figures": FIGURES,
             "since": period.start,
