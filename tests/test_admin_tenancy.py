@@ -157,3 +157,40 @@ def test_a_trial_phases_decision_cannot_be_edited_in_the_admin(
     phase.refresh_from_db()
     assert phase.intent == "Edited by support"
     assert (phase.decision, phase.decision_notes, phase.decided_by_id) == ("", "", None)
+
+
+def test_a_completed_visits_on_site_time_is_read_only_in_the_admin(
+    admin_client: Client, world: World
+) -> None:
+    """It changes only through the API, with a reason the school sees."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from visits.services import visit_complete, visit_create
+
+    start = timezone.now() - timedelta(hours=3)
+    visit = visit_create(
+        by=world.s1_am,
+        partnership=world.p_a1,
+        kind="training",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        attendees=[world.s1_am],
+    )
+    visit_complete(visit=visit, by=world.s1_am)
+    entry = TimeEntry.objects.get(visit=visit)
+    url = _change(entry)
+    page = admin_client.get(url)
+    assert not {"minutes", "date", "mode", "visit"} & set(page.context["adminform"].form.fields)
+    data = _form_data(page)
+    data.update(minutes="600", notes="Checked")
+    assert admin_client.post(url, data).status_code == 302
+    entry.refresh_from_db()
+    assert (entry.minutes, entry.notes) == (120, "Checked")
+    delete = reverse("admin:visits_timeentry_delete", args=[entry.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert TimeEntry.objects.filter(pk=entry.pk).exists()
+    # Remote time on no visit stays editable.
+    page = admin_client.get(_change(world.te_a1))
+    assert "minutes" in page.context["adminform"].form.fields
