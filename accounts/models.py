@@ -450,6 +450,9 @@ class TrialPhase(models.Model):
     impact = models.TextField(blank=True, help_text="What changed, with evidence.")
     decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
     decision_notes = models.TextField(blank=True)
+    # Expanding although some success criteria were rated "not met" needs the reason,
+    # which the school sees with the decision (and the stage move records).
+    unmet_criteria_reason = models.TextField(blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -297,6 +297,7 @@ class TrialPhaseSerializer(serializers.ModelSerializer):
             "criteria",
             "decision",
             "decision_notes",
+            "unmet_criteria_reason",
             "decided_at",
             "decided_by",
             "decided_by_name",
@@ -306,6 +307,7 @@ class TrialPhaseSerializer(serializers.ModelSerializer):
         read_only_fields = [
             "decision",
             "decision_notes",
+            "unmet_criteria_reason",
             "decided_at",
             "decided_by",
             "created_at",
@@ -380,6 +382,13 @@ class TrialPhaseDecisionSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     end_date = serializers.DateField(
         required=False, help_text="Extend only: the new end, after the current one."
+    )
+    unmet_criteria_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        help_text="Expand only, and required when any success criterion was rated not "
+        "met: why the phase expands anyway. Shown to the school with the decision.",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -530,6 +530,7 @@ def trial_phase_decide(
     decision: str,
     notes: str = "",
     end_date: date | None = None,
+    unmet_criteria_reason: str = "",
 ) -> TrialPhase:
     """Record the phase's decision and move the partnership to match, in one transaction
     (a refused stage move leaves the phase undecided):
@@ -537,8 +538,10 @@ def trial_phase_decide(
     - continue: the phase closes, the partnership stays where it is;
     - extend: a later ``end_date``; no stage move, and the phase stays open for its
       decision at the new end (the extension is kept as a line of ``decision_notes``);
-    - expand: every criterion evaluated first; pilot -> expansion, expansion ->
-      whole_school; a whole-school phase cannot expand;
+    - expand: every criterion evaluated first, and ``unmet_criteria_reason`` given when
+      any was rated "not met" (recorded on the phase for the school to see, and with the
+      stage move); pilot -> expansion, expansion -> whole_school; a whole-school phase
+      cannot expand;
     - stop: the partnership ends.
     """
     _require_manager(by, phase.partnership.supplier_id)
@@ -550,6 +553,11 @@ def trial_phase_decide(
         raise ValidationError({"decision": f"Unknown decision '{decision}'."})
     if end_date is not None and decision != TrialPhase.Decision.EXTEND:
         raise ValidationError({"end_date": "Only an extension changes the end date."})
+    unmet_criteria_reason = unmet_criteria_reason.strip()
+    if unmet_criteria_reason and decision != TrialPhase.Decision.EXPAND:
+        raise ValidationError(
+            {"unmet_criteria_reason": "Only an expansion with criteria not met takes this reason."}
+        )
     _check_stage_matches(phase, partnership, decision)
     notes = notes.strip()
     kind = str(phase.get_kind_display()).lower()
@@ -581,7 +589,24 @@ def trial_phase_decide(
                         "partnership itself when the contract comes round."
                     }
                 )
-            _check_all_evaluated(phase)
+            unmet = [
+                c
+                for c in _check_all_evaluated(phase)
+                if c.evaluation == SuccessCriterion.Evaluation.NOT_MET
+            ]
+            if unmet and not unmet_criteria_reason:
+                names = "; ".join(f'"{c.description}"' for c in unmet)
+                raise ValidationError(
+                    {
+                        "unmet_criteria_reason": f"{len(unmet)} of the success criteria "
+                        f"{'was' if len(unmet) == 1 else 'were'} rated not met ({names}): "
+                        "say why the phase expands anyway. The school sees the reason "
+                        "with the decision."
+                    }
+                )
+            if unmet:
+                reason += f" Expanded with criteria not met: {unmet_criteria_reason}"
+            phase.unmet_criteria_reason = unmet_criteria_reason
             partnership_transition(
                 partnership=partnership, to_stage=EXPANDS_TO[phase.kind], by=by, reason=reason
             )
@@ -593,11 +618,21 @@ def trial_phase_decide(
     phase.decision = decision
     phase.decided_at = timezone.now()
     phase.decided_by = by
-    phase.save(update_fields=["decision", "decision_notes", "decided_at", "decided_by", "end_date"])
+    phase.save(
+        update_fields=[
+            "decision",
+            "decision_notes",
+            "unmet_criteria_reason",
+            "decided_at",
+            "decided_by",
+            "end_date",
+        ]
+    )
     return phase
 
 
-def _check_all_evaluated(phase: TrialPhase) -> None:
+def _check_all_evaluated(phase: TrialPhase) -> list[SuccessCriterion]:
+    """The phase's criteria, once each is evaluated; refused until then."""
     criteria = list(SuccessCriterion.objects.filter(phase=phase).order_by("id"))
     if not criteria:
         raise ValidationError(
@@ -613,3 +648,4 @@ def _check_all_evaluated(phase: TrialPhase) -> None:
             f"Evaluate every success criterion before expanding. Not yet evaluated: {names}.",
             [c.pk for c in open_],
         )
+    return criteria

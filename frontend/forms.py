@@ -467,6 +467,14 @@ class DecidePhaseForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
+    unmet_criteria_reason = forms.CharField(
+        label="Why expand although criteria were not met",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed to expand when any criterion is rated not met. The school sees it "
+        "with the decision.",
+    )
 
     def __init__(self, *args: Any, expands_to: str = "", **kwargs: Any) -> None:
         from accounts.models import TrialPhase

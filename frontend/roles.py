@@ -78,7 +78,7 @@ def nav_for(scope: Scope) -> list[tuple[str, str]]:
     if holds(scope, TRUST_LEAD):
         items += [("trust", "Trust")]
     if holds(scope, LEADS):
-        items += [("school-tickets", "School tickets")]
+        items += [("school-tickets", "School tickets"), ("school-phases", "Trial phases")]
     if holds(scope, SCHOOL_STAFF):
         items += [("feedback", "Give feedback"), ("my-tickets", "My tickets")]
     return items

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import home, phases, school, supplier, teacher
+from .views import home, phases, school, school_phases, supplier, teacher
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -60,6 +60,7 @@ urlpatterns = [
     path("school/tickets/", school.school_tickets, name="school-tickets"),
     path("school/tickets/<int:pk>/", teacher.school_ticket, name="school-ticket"),
     path("school/contacts/", school.contacts, name="school-contacts"),
+    path("school/phases/", school_phases.school_phases, name="school-phases"),
     path("school/contacts/stop/", school.contact_stop, name="contact-stop"),
     path("school/contacts/lift/<int:pk>/", school.contact_lift, name="contact-lift"),
     path("trust/", school.trust, name="trust"),

@@ -444,3 +444,75 @@ def test_another_supplier_cannot_find_the_phase(world):
         decided = _act(world, user, world.ph_a1.pk, "decide", {"decision": "stop"})
         assert decided.status_code == 404, user
     assert Partnership.objects.get(pk=world.p_a1.pk).stage == "pilot"
+
+
+# --- Expanding although criteria were not met (item 21) -------------------------------------
+
+
+def _rated(phase: TrialPhase, **ratings: str) -> None:
+    for description, evaluation in ratings.items():
+        SuccessCriterion.objects.create(
+            phase=phase, description=description, evaluation=evaluation, evidence="Observed"
+        )
+
+
+def test_expanding_with_a_criterion_not_met_needs_a_reason_the_school_then_reads(world):
+    phase = world.ph_a1
+    _at_stage(world.p_a1, "pilot")
+    _rated(phase, weekly_use="met", homework_online="not_met")
+
+    refused = _act(world, "s1_am", phase.pk, "decide", {"decision": "expand"})
+
+    assert refused.status_code == 400
+    message = str(refused.json()["unmet_criteria_reason"])
+    assert '1 of the success criteria was rated not met ("homework_online")' in message
+    phase.refresh_from_db()
+    assert phase.decision == ""
+    assert Partnership.objects.get(pk=world.p_a1.pk).stage == "pilot"
+    blank = _act(
+        world, "s1_am", phase.pk, "decide", {"decision": "expand", "unmet_criteria_reason": "  "}
+    )
+    assert "unmet_criteria_reason" in blank.json()
+
+    reason = "Homework needs the parent app, which arrives with the expansion."
+    expanded = _act(
+        world,
+        "s1_am",
+        phase.pk,
+        "decide",
+        {"decision": "expand", "unmet_criteria_reason": reason},
+    )
+
+    assert expanded.status_code == 200, expanded.json()
+    assert expanded.json()["unmet_criteria_reason"] == reason
+    assert Partnership.objects.get(pk=world.p_a1.pk).stage == "expansion"
+    move = StageChange.objects.filter(partnership=world.p_a1, to_stage="expansion").get()
+    assert reason in move.reason
+    seen = world.client("a_lead").get(f"{PHASES}{phase.pk}/").json()
+    assert seen["unmet_criteria_reason"] == reason
+
+
+def test_expanding_with_every_criterion_met_or_partly_met_needs_no_reason(world):
+    _at_stage(world.p_a1, "pilot")
+    _rated(world.ph_a1, weekly_use="met", confidence="partly_met")
+
+    response = _act(world, "s1_am", world.ph_a1.pk, "decide", {"decision": "expand"})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["unmet_criteria_reason"] == ""
+
+
+def test_the_unmet_criteria_reason_is_refused_for_other_decisions_and_by_patch(world):
+    _at_stage(world.p_a1, "pilot")
+    _rated(world.ph_a1, weekly_use="not_met")
+    body = {"decision": "continue", "unmet_criteria_reason": "Because"}
+
+    refused = _act(world, "s1_am", world.ph_a1.pk, "decide", body)
+
+    assert refused.status_code == 400
+    assert "Only an expansion" in str(refused.json()["unmet_criteria_reason"])
+    patched = world.client("s1_am").patch(
+        f"{PHASES}{world.ph_a1.pk}/", {"unmet_criteria_reason": "Sneaked in"}, format="json"
+    )
+    assert patched.status_code == 200  # read-only there: ignored
+    assert TrialPhase.objects.get(pk=world.ph_a1.pk).unmet_criteria_reason == ""

@@ -48,6 +48,7 @@ def _pages(world: Any, user: str) -> list[str]:
             urls += [
                 f"/school/scorecard/?school={school_id}",
                 f"/school/contacts/?school={school_id}",
+                f"/school/phases/?school={school_id}",
             ]
     if s.school_ids or s.all_school_ids:
         for t in Ticket.objects.visible_to(u):

@@ -62,6 +62,11 @@ class PhaseRow:
     def evaluated(self) -> int:
         return sum(1 for c in self.criteria if c.evaluation)
 
+    @property
+    def unmet(self) -> list[Any]:
+        """Criteria rated "not met": expanding anyway needs a reason the school sees."""
+        return [c for c in self.criteria if c.evaluation == "not_met"]
+
 
 def _phases(user: User) -> QuerySet[TrialPhase]:
     """Phases the user may see, with their cohort (only contacts the user may see) and
@@ -203,6 +208,7 @@ def phase_decide(request: HttpRequest, pk: int, phase_pk: int) -> HttpResponse:
                 decision=d["decision"],
                 notes=d["notes"],
                 end_date=d["end_date"],
+                unmet_criteria_reason=d["unmet_criteria_reason"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -19,7 +19,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("file", help="Path to the GIAS CSV (Windows-1252, or UTF-8 / UTF-16 with a byte-order mark).")
+        parser.add_argument(
+            "file",
+            help="Path to the GIAS CSV (Windows-1252, or UTF-8 / UTF-16 with a byte-order mark).",
+        )
         parser.add_argument(
             "--include-closed",
             action="store_true",
