@@ -71,6 +71,14 @@ class OrganisationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SchoolUpdateSerializer(serializers.Serializer):
+    nation = serializers.ChoiceField(
+        choices=Organisation.Nation.choices,
+        help_text="Whose bank holidays the school keeps (its SLA clock, send windows and "
+        "expected hours skip them). Set by the school's lead.",
+    )
+
+
 class MembershipOutSerializer(serializers.Serializer):
     organisation = serializers.IntegerField(source="organisation_id")
     organisation_name = serializers.CharField(source="organisation.name")

@@ -289,6 +289,30 @@ def contact_delete(*, contact: Contact, by: User) -> None:
     contact.delete()
 
 
+# --- Schools ----------------------------------------------------------------------------
+
+
+def require_school_lead(user: User, org: Organisation) -> None:
+    """Only a school's own lead changes the school's settings (403 for anyone else who
+    can see it, whatever they sent)."""
+    if org.kind != Organisation.Kind.SCHOOL or not scope_for(user).leads_school(org.pk):
+        raise PermissionDenied("Only the school's lead changes the school's settings.")
+
+
+@transaction.atomic
+def school_update(*, school: Organisation, by: User, nation: str) -> Organisation:
+    """Set a school's nation, whose bank holidays its SLA clock, send windows and
+    expected hours keep. GIAS tells England from Wales; a Scottish or Northern Irish
+    school is set here by its own lead (or in the admin)."""
+    require_school_lead(by, school)
+    if nation not in Organisation.Nation.values:
+        raise ValidationError({"nation": f"Unknown nation '{nation}'."})
+    if school.nation != nation:
+        school.nation = nation
+        school.save(update_fields=["nation", "updated_at"])
+    return school
+
+
 # --- Trial phases ---------------------------------------------------------------------
 
 

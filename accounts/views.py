@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from partnership_crm.api import ScopedModelViewSet, ScopedReadOnlyViewSet
+from partnership_crm.api import ScopedModelViewSet
 
 from . import services
 from .filters import (
@@ -35,6 +35,7 @@ from .serializers import (
     PartnershipDetailSerializer,
     PartnershipSerializer,
     ProductSerializer,
+    SchoolUpdateSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
     TransitionSerializer,
@@ -97,8 +98,9 @@ class MeView(APIView):
         return Response(MeSerializer(user).data)
 
 
-class OrganisationViewSet(ScopedReadOnlyViewSet):
-    """Your own organisations, your partners, and (for supplier staff) the school directory."""
+class OrganisationViewSet(ScopedModelViewSet):
+    """Your own organisations, your partners, and (for supplier staff) the school directory.
+    A school's lead may PATCH its ``nation`` (whose bank holidays its clock keeps)."""
 
     queryset = Organisation.objects.all()
     serializer_class = OrganisationSerializer
@@ -106,6 +108,23 @@ class OrganisationViewSet(ScopedReadOnlyViewSet):
     search_fields = ["name", "urn", "postcode", "local_authority"]
     ordering_fields = ["name", "urn", "kind", "local_authority", "created_at"]
     ordering = ["name", "id"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action == "partial_update":
+            return SchoolUpdateSerializer
+        return OrganisationSerializer
+
+    @extend_schema(
+        request=SchoolUpdateSerializer, responses={200: OrganisationSerializer, **ERRORS}
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        school = self.get_object()
+        services.require_school_lead(request.user, school)
+        s = SchoolUpdateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        school = services.school_update(school=school, by=request.user, **s.validated_data)
+        return Response(OrganisationSerializer(school, context=self.get_serializer_context()).data)
 
 
 class ContactViewSet(ScopedModelViewSet):

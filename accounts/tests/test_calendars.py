@@ -440,3 +440,51 @@ def test_a_scottish_schools_ticket_is_due_on_easter_monday(world: object) -> Non
     due = datetime.fromisoformat(created["sla"]["first_response_due_at"].replace("Z", "+00:00"))
     # Thu 15-17 (2 h) + Mon 6 Apr 08-14 (6 h); in England it is Tue 7 Apr 14:00.
     assert due == london(2026, 4, 6, 14, 0)
+
+
+def test_the_school_lead_sets_the_nation_through_the_api_and_the_clock_follows(
+    world: object,
+) -> None:
+    import time_machine
+
+    school = world.school_a  # type: ignore[attr-defined]
+    url = f"/api/v1/organisations/{school.pk}/"
+    lead = world.client("a_lead")  # type: ignore[attr-defined]
+
+    response = lead.patch(url, {"nation": "scotland"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["nation"] == "scotland"
+    assert not calendar_for_school(Organisation.objects.get(pk=school.pk)).is_working_day(
+        date(2026, 11, 30)
+    )
+    with time_machine.travel(london(2026, 11, 27, 16, 0), tick=False):
+        created = (
+            world.client("a_teacher")
+            .post(  # type: ignore[attr-defined]
+                "/api/v1/tickets/",
+                {"partnership": world.p_a1.pk, "subject": "S", "description": "D"},  # type: ignore[attr-defined]
+            )
+            .json()
+        )
+    due = datetime.fromisoformat(created["sla"]["first_response_due_at"].replace("Z", "+00:00"))
+    assert due.astimezone(LONDON).date() == date(2026, 12, 1)  # St Andrew's Day skipped
+
+
+def test_only_the_schools_own_lead_sets_its_nation_and_bad_values_are_field_errors(
+    world: object,
+) -> None:
+    school = world.school_a  # type: ignore[attr-defined]
+    url = f"/api/v1/organisations/{school.pk}/"
+    for user in ("s1_am", "s1_admin", "trust_lead", "a_teacher"):
+        response = world.client(user).patch(url, {"nation": "wales"}, format="json")  # type: ignore[attr-defined]
+        assert response.status_code == 403, user
+    assert world.client("b_lead").patch(url, {"nation": "wales"}, format="json").status_code == 404  # type: ignore[attr-defined]
+    supplier = world.s1  # type: ignore[attr-defined]
+    refused = world.client("s1_admin").patch(  # type: ignore[attr-defined]
+        f"/api/v1/organisations/{supplier.pk}/", {"nation": "wales"}, format="json"
+    )
+    assert refused.status_code == 403
+    bad = world.client("a_lead").patch(url, {"nation": "ENG"}, format="json")  # type: ignore[attr-defined]
+    assert bad.status_code == 400 and "nation" in bad.json()
+    assert Organisation.objects.get(pk=school.pk).nation == "england"
