@@ -1,15 +1,17 @@
-"""The on-site time of a completed visit is evidence the school relies on (hours on site
-against the agreement, "behind" or "on track"): it changes only with a reason, and every
-change is recorded (who, when, the entry before and after, why) and shown to the
-school's leads. visits.services calls these inside its transactions."""
+"""The on-site time of a completed visit, and the hours promised for it, are evidence the
+school relies on (hours on site against the agreement, "behind" or "on track"): they
+change only with a reason, and every change is recorded (who, when, before and after,
+why) and shown to the school's leads. visits.services calls these inside its
+transactions."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from accounts.models import User
+from accounts.models import Partnership, User
 
 from .models import OnsiteCorrection, TimeEntry, Visit
 
@@ -67,6 +69,37 @@ def correction_record(
         new_minutes=after.minutes if after else None,
         old_value=describe(before),
         new_value=describe(after) if after else "",
+        reason=reason,
+        by=by,
+    )
+
+
+PROMISE_REASON_REQUIRED = (
+    "Lowering the on-site hours promised per term changes whether the supplier is behind: "
+    "say why (the school's leads see the reason)."
+)
+
+
+def promise_change_record(
+    *, partnership: Partnership, by: User, old_hours: Decimal, new_hours: Decimal, reason: Any
+) -> OnsiteCorrection | None:
+    """Record the agreement's on-site hours per term being lowered (``reason`` required,
+    else a field error on ``reason``); raising the promise needs no reason and records
+    nothing. For accounts' partnership update to call (accounts imports no other app: a
+    registered callback, like the pilot gate's readiness check)."""
+    old_hours, new_hours = Decimal(old_hours), Decimal(new_hours)
+    if new_hours >= old_hours:
+        return None
+    reason = str(reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": PROMISE_REASON_REQUIRED})
+    return OnsiteCorrection.objects.create(
+        partnership=partnership,
+        change=OnsiteCorrection.Change.PROMISE_LOWERED,
+        old_minutes=int(old_hours * 60),
+        new_minutes=int(new_hours * 60),
+        old_value=f"{old_hours:.1f} h on site promised per term",
+        new_value=f"{new_hours:.1f} h on site promised per term",
         reason=reason,
         by=by,
     )

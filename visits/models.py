@@ -235,12 +235,14 @@ class TimeEntry(TenancyFromPartnership, models.Model):
 
 class OnsiteCorrection(TenancyFromPartnership, models.Model):
     """A change to on-site time the school relies on: a completed visit's on-site entry
-    changed (minutes, day, mode or visit) or deleted. Who, when, the entry before and
-    after, and why; shown to the school's leads beside the hours (visits.services)."""
+    changed (minutes, day, mode or visit) or deleted, or the agreement's promised hours
+    per term lowered. Who, when, before and after, and why; shown to the school's leads
+    beside the hours (visits.corrections)."""
 
     class Change(models.TextChoices):
         CHANGED = "changed", "Changed"
         DELETED = "deleted", "Deleted"
+        PROMISE_LOWERED = "promise_lowered", "Promised hours lowered"
 
     partnership = models.ForeignKey(
         "accounts.Partnership", on_delete=models.PROTECT, related_name="onsite_corrections"
@@ -256,10 +258,11 @@ class OnsiteCorrection(TenancyFromPartnership, models.Model):
     visit = models.ForeignKey(
         Visit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    change = models.CharField(max_length=10, choices=Change.choices)
+    change = models.CharField(max_length=20, choices=Change.choices)
+    # An entry's minutes, or the promise's hours per term in minutes.
     old_minutes = models.PositiveIntegerField()
     new_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="None: deleted.")
-    old_value = models.CharField(max_length=200, help_text="The entry before, as words.")
+    old_value = models.CharField(max_length=200, help_text="Before, as words.")
     new_value = models.CharField(max_length=200, blank=True, help_text="After; empty: deleted.")
     reason = models.TextField(max_length=2000)
     by = models.ForeignKey(
@@ -279,7 +282,7 @@ class OnsiteCorrection(TenancyFromPartnership, models.Model):
             models.CheckConstraint(condition=~Q(reason=""), name="onsite_fix_has_reason"),
             models.CheckConstraint(
                 condition=Q(change="deleted", new_minutes__isnull=True)
-                | Q(change="changed", new_minutes__isnull=False),
+                | Q(change__in=["changed", "promise_lowered"], new_minutes__isnull=False),
                 name="onsite_fix_deleted_has_no_minutes",
             ),
         ]

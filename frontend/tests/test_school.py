@@ -354,7 +354,7 @@ def test_the_school_lead_sees_each_change_to_a_completed_visits_time(world, logi
     assert "Logged twice" in section and "deleted" in section
     assert "2 h 00 min on site" in section and "10 h 00 min on site" in section
     assert "1 h 00 min on site" in section
-    assert "2 changes to visit time" in html
+    assert "2 changes to on-site time" in html
     trust = login("trust_lead").get(f"/school/scorecard/?school={world.school_a.pk}")
     assert "Logged twice" in trust.content.decode()
     other = login("b_lead").get("/school/scorecard/").content.decode()

@@ -140,3 +140,41 @@ def test_corrections_are_seen_by_the_school_leads_and_the_supplier_only(
         assert list(OnsiteCorrection.objects.visible_to(world.users[user])) == [fix], user
     for user in ("s2_am", "a_teacher", "b_lead", "outsider"):
         assert not OnsiteCorrection.objects.visible_to(world.users[user]).exists(), user
+
+
+def test_lowering_the_promised_hours_needs_a_reason_and_the_school_sees_it(world: Any) -> None:
+    """The visits side of the agreement's promise: 6 h a term lowered to 2 h (accounts'
+    partnership update is to call this)."""
+    from decimal import Decimal
+
+    from django.core.exceptions import ValidationError
+    from django.test import Client
+
+    from visits.corrections import promise_change_record
+
+    def lower(old: str, new: str, reason: str = "") -> OnsiteCorrection | None:
+        return promise_change_record(
+            partnership=world.p_a1,
+            by=world.s1_admin,
+            old_hours=Decimal(old),
+            new_hours=Decimal(new),
+            reason=reason,
+        )
+
+    with pytest.raises(ValidationError) as refused:
+        lower("6", "2", reason=" ")
+    assert set(refused.value.message_dict) == {"reason"}
+    assert lower("6", "8") is None  # more hours: nothing to explain
+    fix = lower("6", "2.5", reason="Pilot paused for exams")
+    assert (fix.change, fix.old_minutes, fix.new_minutes, fix.supplier) == (
+        "promise_lowered",
+        360,
+        150,
+        world.s1,
+    )
+    assert list(OnsiteCorrection.objects.visible_to(world.a_lead)) == [fix]
+    client = Client()
+    client.force_login(world.a_lead)
+    html = client.get("/school/scorecard/").content.decode()
+    assert "6.0 h on site promised per term" in html and "2.5 h on site promised" in html
+    assert "Pilot paused for exams" in html
