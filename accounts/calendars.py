@@ -20,11 +20,13 @@ from datetime import date, datetime, time, timedelta
 from typing import IO, Any
 
 import icalendar
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from .models import ClosureDay, Organisation, Term
+from .scoping import scope_for
 from .working_time import ENGLAND, NATION_SUBDIVS, WorkingCalendar, zone
 
 logger = logging.getLogger(__name__)
@@ -267,12 +269,16 @@ def _parse_csv(text: str, default_urn: str, result: TermDatesResult) -> list[_En
 
 
 def _resolve_targets(
-    entries: list[_Entry], result: TermDatesResult
+    entries: list[_Entry], result: TermDatesResult, allowed: frozenset[int] | None = None
 ) -> list[tuple[_Entry, list[int]]]:
-    """The school ids each entry applies to, in two queries; unmatched rows are errors."""
+    """The school ids each entry applies to, in two queries; unmatched rows are errors.
+    With ``allowed`` (a file uploaded on a school's page), a row applies only to those
+    schools: one naming another school is an error, as if that school did not exist."""
     urns = {e.target.urn for e in entries if e.target.urn}
     las = {e.target.local_authority.lower() for e in entries if not e.target.urn}
     schools = Organisation.objects.filter(kind=Organisation.Kind.SCHOOL)
+    if allowed is not None:
+        schools = schools.filter(pk__in=allowed)
     by_urn = dict(schools.filter(urn__in=urns).values_list("urn", "pk")) if urns else {}
     by_la: dict[str, list[int]] = defaultdict(list)
     if las:
@@ -285,14 +291,24 @@ def _resolve_targets(
         if entry.target.urn:
             pk = by_urn.get(entry.target.urn)
             if pk is None:
-                result.errors.append((entry.line, f"no school with URN {entry.target.urn}"))
+                result.errors.append(
+                    (
+                        entry.line,
+                        f"no school with URN {entry.target.urn}"
+                        + (" among yours" if allowed is not None else ""),
+                    )
+                )
                 continue
             resolved.append((entry, [pk]))
         else:
             pks = by_la.get(entry.target.local_authority.lower())
             if not pks:
                 result.errors.append(
-                    (entry.line, f"no schools in local authority {entry.target.local_authority!r}")
+                    (
+                        entry.line,
+                        f"no schools in local authority {entry.target.local_authority!r}"
+                        + (" among yours" if allowed is not None else ""),
+                    )
                 )
                 continue
             resolved.append((entry, pks))
@@ -423,7 +439,9 @@ def _warn_overlaps(school_ids: set[int], result: TermDatesResult) -> None:
             previous[term.school_id] = term
 
 
-def import_term_dates_csv(source: Source, *, school_urn: str = "") -> TermDatesResult:
+def import_term_dates_csv(
+    source: Source, *, school_urn: str = "", allowed_school_ids: frozenset[int] | None = None
+) -> TermDatesResult:
     """Import terms and closure days from a CSV.
 
     Columns: ``urn`` or ``local_authority`` (a row with a local authority and no URN
@@ -431,11 +449,13 @@ def import_term_dates_csv(source: Source, *, school_urn: str = "") -> TermDatesR
     ``name`` or ``note``, ``start`` and ``end`` (ISO dates, both inclusive; ``end`` may
     be left out for a single closure day). ``school_urn`` is the school for rows that
     name neither. Bad rows are reported by line (the header is line 1) and the good rows
-    still go in.
+    still go in. ``allowed_school_ids`` limits the rows to those schools (an upload by a
+    school or trust lead).
     """
     result = TermDatesResult()
     entries = _parse_csv(_decode(_read_bytes(source)), school_urn.strip(), result)
-    terms, closures = _expand(_resolve_targets(entries, result), result)
+    resolved = _resolve_targets(entries, result, allowed_school_ids)
+    terms, closures = _expand(resolved, result)
     _write(terms, closures, result)
     result.errors.sort()
     return result
@@ -501,7 +521,11 @@ def _event_entry(event: icalendar.Event, line: int, target: _Target) -> _Entry:
 
 
 def import_term_dates_ics(
-    source: Source, *, school_urn: str = "", local_authority: str = ""
+    source: Source,
+    *,
+    school_urn: str = "",
+    local_authority: str = "",
+    allowed_school_ids: frozenset[int] | None = None,
 ) -> TermDatesResult:
     """Import an iCalendar file for one school (``school_urn``) or for every school of a
     local authority. All-day events whose SUMMARY names a term become terms (a half term
@@ -522,6 +546,8 @@ def import_term_dates_ics(
     # Every event is for the same school(s): find them once, and fail the whole file,
     # not each event, if there are none.
     school_ids = _school_ids(target)
+    if allowed_school_ids is not None:
+        school_ids = [pk for pk in school_ids if pk in allowed_school_ids]
     if not school_ids:
         where = (
             f"with URN {target.urn}"
@@ -543,3 +569,74 @@ def import_term_dates_ics(
     _write(terms, closures, result)
     result.errors.sort()
     return result
+
+
+# --- Entered on the school's page ------------------------------------------------------------
+
+# A term longer than this is a typo in a year (the longest English term is ~16 weeks).
+MAX_TERM_DAYS = 200
+
+
+def calendar_editable_by(user: Any) -> frozenset[int]:
+    """The schools whose term dates and closure days ``user`` keeps: the schools they
+    lead, and every school of a trust they lead."""
+    return scope_for(user).all_school_ids
+
+
+def _require_editor(user: Any, schools: Iterable[Organisation]) -> list[Organisation]:
+    schools = list(schools)
+    allowed = calendar_editable_by(user)
+    if not schools or any(s.pk not in allowed for s in schools):
+        raise PermissionDenied("Only the school's lead (or its trust's) keeps its term dates.")
+    return schools
+
+
+def term_dates_add(
+    *,
+    schools: Iterable[Organisation],
+    by: Any,
+    kind: str,
+    first: date,
+    last: date | None = None,
+    name: str = "",
+) -> TermDatesResult:
+    """Add a term (``kind`` "term", first to last day) or closure days ("inset",
+    "holiday", "other"; each day from first to last) to each of ``schools``, exactly as a
+    row of the term-dates CSV would: a term is keyed by its first day and a closure by
+    its date, so entering one again corrects it."""
+    targets = _require_editor(by, schools)
+    errors: dict[str, str] = {}
+    if kind not in KINDS:
+        errors["kind"] = f"Choose one of: {', '.join(KINDS)}."
+    if kind == "term" and last is None:
+        errors["last"] = "A term needs its last day."
+    last = last or first
+    if last < first:
+        errors["last"] = f"The last day ({last}) is before the first ({first})."
+    elif kind == "term" and (last - first).days + 1 > MAX_TERM_DAYS:
+        errors["last"] = f"A term of {(last - first).days + 1} days is too long: check the year."
+    elif kind != "term" and (last - first).days + 1 > MAX_CLOSURE_DAYS:
+        errors["last"] = f"At most {MAX_CLOSURE_DAYS} closure days at once."
+    if errors:
+        raise ValidationError(errors)
+    result = TermDatesResult(rows=1)
+    entry = _Entry(0, _Target(), kind, name.strip(), first, last)
+    terms, closures = _expand([(entry, [s.pk for s in targets])], result)
+    _write(terms, closures, result)
+    return result
+
+
+def term_dates_remove(
+    *,
+    school: Organisation,
+    by: Any,
+    term_ids: Iterable[int] = (),
+    closure_ids: Iterable[int] = (),
+) -> int:
+    """Delete terms and closure days of this school (ids of another school's rows are
+    ignored, like missing ones). Returns how many rows went."""
+    _require_editor(by, [school])
+    with transaction.atomic():
+        terms, _ = Term.objects.filter(school=school, pk__in=list(term_ids)).delete()
+        closures, _ = ClosureDay.objects.filter(school=school, pk__in=list(closure_ids)).delete()
+    return terms + closures

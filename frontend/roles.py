@@ -78,7 +78,11 @@ def nav_for(scope: Scope) -> list[tuple[str, str]]:
     if holds(scope, TRUST_LEAD):
         items += [("trust", "Trust")]
     if holds(scope, LEADS):
-        items += [("school-tickets", "School tickets"), ("school-phases", "Trial phases")]
+        items += [
+            ("school-tickets", "School tickets"),
+            ("school-phases", "Trial phases"),
+            ("school-term-dates", "Term dates"),
+        ]
     if holds(scope, SCHOOL_STAFF):
         items += [("feedback", "Give feedback"), ("my-tickets", "My tickets")]
     return items

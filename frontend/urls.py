@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import home, phases, school, school_phases, supplier, teacher
+from .views import home, phases, school, school_phases, supplier, teacher, term_dates
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -61,6 +61,7 @@ urlpatterns = [
     path("school/tickets/<int:pk>/", teacher.school_ticket, name="school-ticket"),
     path("school/contacts/", school.contacts, name="school-contacts"),
     path("school/phases/", school_phases.school_phases, name="school-phases"),
+    path("school/term-dates/", term_dates.term_dates, name="school-term-dates"),
     path("school/contacts/stop/", school.contact_stop, name="contact-stop"),
     path("school/contacts/lift/<int:pk>/", school.contact_lift, name="contact-lift"),
     path("trust/", school.trust, name="trust"),

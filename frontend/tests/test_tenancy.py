@@ -49,6 +49,7 @@ def _pages(world: Any, user: str) -> list[str]:
                 f"/school/scorecard/?school={school_id}",
                 f"/school/contacts/?school={school_id}",
                 f"/school/phases/?school={school_id}",
+                f"/school/term-dates/?school={school_id}",
             ]
     if s.school_ids or s.all_school_ids:
         for t in Ticket.objects.visible_to(u):
