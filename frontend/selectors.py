@@ -199,7 +199,8 @@ def partnership_timeline(partnership: Partnership, *, user: Any) -> list[Event]:
                 at=nudge.sent_at or nudge.due_at,
                 kind="nudge",
                 title=f"Nudge to {nudge.contact}",
-                detail=nudge.subject
+                detail=nudge.rendered_subject
+                or nudge.subject
                 or (f"Template: {nudge.template.name}" if nudge.template else ""),
                 badge=nudge.get_status_display(),
             )

@@ -49,6 +49,7 @@ urlpatterns = [
     path("nudges/preview/", supplier.template_preview, name="template-preview"),
     path("nudges/<int:pk>/preview/", supplier.nudge_preview, name="nudge-preview"),
     path("nudges/<int:pk>/cancel/", supplier.nudge_stop, name="nudge-cancel"),
+    path("nudges/<int:pk>/decide/", supplier.nudge_decide, name="nudge-decide"),
     # School staff
     path("feedback/", teacher.feedback, name="feedback"),
     path("my-tickets/", teacher.my_tickets, name="my-tickets"),

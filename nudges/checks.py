@@ -10,8 +10,8 @@ from django.core.checks import Warning, register
 
 WEBHOOK_MISSING = (
     "SENDGRID_API_KEY is set but SENDGRID_WEBHOOK_PUBLIC_KEY is not: SendGrid's events "
-    "cannot settle a nudge whose request timed out, so such nudges stay 'sent?' instead "
-    "of being confirmed"
+    "cannot settle a nudge whose request's answer was lost, so each such nudge is held for "
+    "the supplier's admin to resend or drop instead of being confirmed"
 )
 
 

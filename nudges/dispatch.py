@@ -2,11 +2,19 @@
 few SendGrid calls as possible, record every outcome on the rows.
 
 Exactly once: a nudge is claimed by a conditional UPDATE (and on PostgreSQL under
-``FOR UPDATE SKIP LOCKED``, so workers share the queue without waiting). Just before the
-HTTP request its ``send_attempted_at`` is committed. A claim that dies before that point
-is simply released; one that dies after it, or a request that timed out, may have been
-delivered, so the nudge becomes UNKNOWN and is settled from SendGrid's webhook events
-(nudges.events) before anything is resent.
+``FOR UPDATE SKIP LOCKED``, so workers share the queue without waiting). Each SendGrid
+request is recorded (a SendAttempt, and ``send_attempted_at`` on the nudges it carries)
+and committed just before it is made. A claim that dies before its request is simply
+released; the nudges of the one request that was in flight, or whose answer was lost, may
+have been delivered: they become UNKNOWN and are settled by evidence, never by a guess
+(``recover``):
+
+* any SendGrid event for any email of that request proves the request was accepted: all of
+  its nudges are sent;
+* events arriving for requests made after it, but none for it, prove SendGrid never had
+  it: it is sent again;
+* with no evidence either way (no webhook, or no later traffic) it is HELD, counted and
+  shown to the supplier's admin, who resends or drops it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.calendars import calendars_for_schools
@@ -28,14 +37,16 @@ from partnership_crm.reply_tokens import reply_address
 
 from . import templating
 from .context import values_for
-from .models import Nudge, OptOut, Suppression
+from .models import Nudge, NudgeEvent, OptOut, SendAttempt, Suppression
 from .replies import STOPPED_REASON, active_stops
-from .sendgrid import BatchSender, OutgoingEmail, Sender, default_sender
+from .sendgrid import BatchSender, OutgoingEmail, PostResult, RequestLog, Sender, default_sender
 
 logger = logging.getLogger(__name__)
 
 WEEK = timedelta(days=7)
 S = Nudge.Status
+IN_DOUBT = (S.UNKNOWN, S.HELD)
+HELD_REASON = "no word from SendGrid whether it arrived: held for your decision"
 
 
 @dataclass
@@ -142,10 +153,16 @@ def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: Dispat
         values = values_for(go)
         outgoing: dict[tuple[str, str, str], list[OutgoingEmail]] = defaultdict(list)
         senders: dict[tuple[str, str, str], Sender] = {}
+        fresh = []
         for n in go:
-            rendered = render_nudge(n, values[n.pk])
-            n.subject, n.body_text, n.body_html = rendered.subject, rendered.text, rendered.html
-            n.send_attempted_at = now
+            if not _has_rendering(n):
+                rendered = render_nudge(n, values[n.pk])
+                n.rendered_subject, n.rendered_text, n.rendered_html = (
+                    rendered.subject,
+                    rendered.text,
+                    rendered.html,
+                )
+                fresh.append(n)
             who = _sender_for(n)
             key = (who.email, who.name, who.reply_to_email)
             senders[key] = who
@@ -154,38 +171,77 @@ def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: Dispat
                     nudge_id=n.pk,
                     to_email=n.contact.email,
                     to_name=f"{n.contact.first_name} {n.contact.last_name}".strip(),
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
+                    subject=n.rendered_subject,
+                    text=n.rendered_text,
+                    html=n.rendered_html,
                     unsubscribe_url=values[n.pk]["unsubscribe_url"],
                     reply_to=reply_address("nudge", n.pk, n.contact_id),
                 )
             )
-        # Committed before any HTTP request: what we are about to send, and that we tried.
-        _store_attempt(go, now)
+        _store_rendering(fresh)
 
+    log = AttemptLog(token)
     for key, emails in outgoing.items():
-        report = sender.send(senders[key], emails)
+        report = sender.send(senders[key], emails, log)
         stats.calls += report.calls
         _record(report.outcomes, now, stats)
 
 
-def _store_attempt(go: list[Nudge], now: datetime) -> None:
-    """Write each nudge's rendered wording and send_attempted_at: one UPDATE by primary
+class AttemptLog(RequestLog):
+    """Commits each request before it is made: a SendAttempt, and on the nudges it
+    carries ``attempt`` and ``send_attempted_at``. Only nudges still claimed by this run
+    go (a run stalled past the stale time may have had its claim released to another
+    worker). Each request also renews the run's claim on the rest of its batch."""
+
+    def __init__(self, token: uuid.UUID) -> None:
+        self.token = token
+        self.current: int | None = None
+
+    def started(self, emails: list[OutgoingEmail]) -> list[OutgoingEmail]:
+        now = timezone.now()
+        attempt = SendAttempt.objects.create(started_at=now, emails=len(emails))
+        ours = Nudge.objects.filter(claim_token=self.token, status=S.SENDING)
+        ours.filter(id__in=[e.nudge_id for e in emails]).update(
+            attempt=attempt, send_attempted_at=now
+        )
+        going = set(ours.filter(attempt=attempt).values_list("id", flat=True))
+        ours.exclude(attempt=attempt).update(claimed_at=now)
+        if len(going) != len(emails):
+            SendAttempt.objects.filter(pk=attempt.pk).update(emails=len(going))
+        self.current = attempt.pk
+        return [e for e in emails if e.nudge_id in going]
+
+    def finished(self, emails: list[OutgoingEmail], result: PostResult) -> None:
+        SendAttempt.objects.filter(pk=self.current).update(
+            finished_at=timezone.now(),
+            outcome=result.kind,
+            http_status=result.status,
+            message_id=result.message_id[:100],
+            error=result.error[:2000],
+        )
+
+
+def _has_rendering(n: Nudge) -> bool:
+    return bool(n.rendered_subject or n.rendered_text or n.rendered_html)
+
+
+def _store_rendering(fresh: list[Nudge]) -> None:
+    """Keep what each nudge rendered to, beside its source wording: one UPDATE by primary
     key per row, sent together (executemany; pipelined on PostgreSQL). Django's
     bulk_update builds one CASE per field over the whole batch instead, which took most of
     a 1,000-nudge batch's time (benchmark: bench/nudges)."""
-    if not go:
+    if not fresh:
         return
     qn = connection.ops.quote_name
-    fields = [Nudge._meta.get_field(name) for name in ("subject", "body_text", "body_html")]
-    attempted = Nudge._meta.get_field("send_attempted_at")
-    sets = ", ".join(f"{qn(f.column)} = %s" for f in [*fields, attempted])
-    when = attempted.get_db_prep_value(now, connection)
+    fields = [
+        Nudge._meta.get_field(name)
+        for name in ("rendered_subject", "rendered_text", "rendered_html")
+    ]
+    sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {qn(Nudge._meta.db_table)} SET {sets} WHERE {qn(Nudge._meta.pk.column)} = %s",
-            [(n.subject, n.body_text, n.body_html, when, n.pk) for n in go],
+            [(n.rendered_subject, n.rendered_text, n.rendered_html, n.pk) for n in fresh],
         )
 
 
@@ -219,9 +275,9 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
         )
     )
     since = now - WEEK
-    in_flight = Q(status=S.SENT, sent_at__gte=since) | Q(
-        status__in=[S.SENDING, S.UNKNOWN], claimed_at__gte=since
-    )
+    # What counts against the limits: sent, and being sent right now. Not a nudge in
+    # doubt (UNKNOWN, HELD): one that never arrived must not keep the contact's next away.
+    in_flight = Q(status=S.SENT, sent_at__gte=since) | Q(status=S.SENDING, claimed_at__gte=since)
     recent = list(
         Nudge.objects.filter(in_flight, contact_id__in=contact_ids)
         .exclude(claim_token=token)
@@ -285,7 +341,10 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
 
 def render_nudge(n: Nudge, values: dict[str, str]) -> templating.Rendered:
     """The email a nudge becomes (its template's wording unless it has its own); the
-    pages' preview renders with this too."""
+    pages' preview renders with this too. Once rendered for an attempt, always that: a
+    resend sends the same email, its footer not added twice."""
+    if _has_rendering(n):
+        return templating.Rendered(n.rendered_subject, n.rendered_text, n.rendered_html)
     if n.template_id and not n.body_text:
         t = n.template
         return templating.render_email(t.subject, t.body_text, t.body_html, values)
@@ -317,7 +376,7 @@ def _record(outcomes: dict, now: datetime, stats: DispatchStats) -> None:
     for message_id, ids in by_message.items():
         # SENT too: SendGrid's webhook may have confirmed it before send() returned; and
         # UNKNOWN: another worker's recover() may have taken a slow request for a dead one.
-        Nudge.objects.filter(id__in=ids, status__in=[S.SENDING, S.UNKNOWN, S.SENT]).update(
+        Nudge.objects.filter(id__in=ids, status__in=[S.SENDING, *IN_DOUBT, S.SENT]).update(
             status=S.SENT,
             sendgrid_message_id=message_id[:100],
             claim_token=None,
@@ -372,9 +431,9 @@ def _record(outcomes: dict, now: datetime, stats: DispatchStats) -> None:
 
 
 def recover(*, now: datetime | None = None) -> dict[str, int]:
-    """Claims left by a worker that died: released if no request was made, UNKNOWN if one
-    may have been. UNKNOWN nudges with no SendGrid event after the settle time are
-    rescheduled (SendGrid never got them)."""
+    """Claims left by a worker that died: released if their request was never made,
+    UNKNOWN if it may have been. Then the nudges in doubt are settled by evidence (see the
+    module's docstring): sent, sent again, or held for a person."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.NUDGE_STALE_CLAIM_SECONDS)
     released = Nudge.objects.filter(
@@ -392,16 +451,69 @@ def recover(*, now: datetime | None = None) -> dict[str, int]:
         claim_token=None,
         status_reason="worker stopped while sending: awaiting SendGrid's events",
     )
-    settle = now - timedelta(seconds=settings.NUDGE_SETTLE_SECONDS)
-    resend = (
-        Nudge.objects.filter(status=S.UNKNOWN, send_attempted_at__lt=settle)
-        .filter(events__isnull=True)
-        .values_list("id", flat=True)
+    doubtful = Nudge.objects.filter(status__in=IN_DOUBT)
+    # One event for any email of a request proves SendGrid accepted the whole request.
+    proven = NudgeEvent.objects.filter(
+        nudge__attempt_id__in=doubtful.filter(attempt__isnull=False).values("attempt_id")
+    ).values("nudge__attempt_id")
+    confirmed = doubtful.filter(
+        Q(attempt_id__in=proven) | Q(attempt__outcome=SendAttempt.Outcome.ACCEPTED)
+    ).update(
+        status=S.SENT,
+        claim_token=None,
+        sent_at=Coalesce(F("sent_at"), F("send_attempted_at")),
+        status_reason="SendGrid reported an email of the same request",
     )
-    resent = Nudge.objects.filter(id__in=list(resend), status=S.UNKNOWN).update(
+    settle = now - timedelta(seconds=settings.NUDGE_SETTLE_SECONDS)
+    evidence = timedelta(seconds=settings.NUDGE_EVIDENCE_WINDOW_SECONDS)
+    overdue = dict(
+        Nudge.objects.filter(
+            status__in=IN_DOUBT,
+            send_attempted_at__lt=settle,
+            # Evidence for older requests can no longer come (SendGrid retries a failed
+            # event post for 24 hours).
+            send_attempted_at__gte=now - evidence - timedelta(days=1),
+            attempt__isnull=False,
+        )
+        .values_list("attempt_id", "attempt__started_at")
+        .distinct()[: settings.NUDGE_SETTLE_BATCH]
+    )
+    never_arrived = [a for a, started in overdue.items() if _events_passed(started)]
+    resent = Nudge.objects.filter(attempt_id__in=never_arrived, status__in=IN_DOUBT).update(
         status=S.SCHEDULED,
         next_attempt_at=now,
         send_attempted_at=None,
-        status_reason="no word from SendGrid: sending again",
+        status_reason="SendGrid's events show it never arrived: sending again",
     )
-    return {"released": released, "in_doubt": in_doubt, "resent": resent}
+    held = Nudge.objects.filter(status=S.UNKNOWN, send_attempted_at__lt=settle).update(
+        status=S.HELD, status_reason=HELD_REASON
+    )
+    return {
+        "released": released,
+        "in_doubt": in_doubt,
+        "confirmed": confirmed,
+        "resent": resent,
+        "held": held,
+    }
+
+
+def _events_passed(started: datetime) -> bool:
+    """Did SendGrid's events flow past a request made at ``started``? True when requests
+    accepted a margin after it, within the evidence window, have events: the webhook was
+    delivering then, so a request with none was never accepted."""
+    margin = timedelta(seconds=settings.NUDGE_EVENT_MARGIN_SECONDS)
+    window = timedelta(seconds=settings.NUDGE_EVIDENCE_WINDOW_SECONDS)
+    later = list(
+        SendAttempt.objects.filter(
+            outcome=SendAttempt.Outcome.ACCEPTED,
+            started_at__gt=started + margin,
+            started_at__lt=started + window,
+        )
+        .order_by("started_at")
+        .values_list("id", flat=True)[:20]
+    )
+    return bool(later) and NudgeEvent.objects.filter(nudge__attempt_id__in=later).exists()
+
+
+def held_count(supplier_ids: frozenset[int] | set[int]) -> int:
+    return Nudge.objects.filter(status=S.HELD, supplier_id__in=supplier_ids).count()

@@ -30,7 +30,12 @@ from .models import Nudge, NudgeEvent, OptOut, Suppression
 # Any event proves SendGrid accepted the request that carried the nudge: it was sent.
 # (The webhook lists processed/deferred/delivered/open/click as "sent"; bounce, dropped,
 # spamreport and unsubscribe also only exist for mail SendGrid took.)
-SETTLES_AS_SENT = {Nudge.Status.SENDING, Nudge.Status.UNKNOWN, Nudge.Status.SCHEDULED}
+SETTLES_AS_SENT = {
+    Nudge.Status.SENDING,
+    Nudge.Status.UNKNOWN,
+    Nudge.Status.HELD,
+    Nudge.Status.SCHEDULED,
+}
 
 DELIVERY_FOR_EVENT = {
     "delivered": Nudge.Delivery.DELIVERED,

@@ -114,6 +114,8 @@ class Nudge(models.Model):
         SCHEDULED = "scheduled", "Scheduled"
         SENDING = "sending", "Sending"
         UNKNOWN = "unknown", "Sent? (awaiting SendGrid's events)"
+        # In doubt and no event came to settle it: never resent without a person's say.
+        HELD = "held", "In doubt: held for your decision"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
@@ -153,6 +155,11 @@ class Nudge(models.Model):
     subject = models.CharField(max_length=200, blank=True)
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
+    # What the first attempt rendered (placeholders filled, footer added), kept apart from
+    # the source above: a resend sends exactly this again instead of rendering it twice.
+    rendered_subject = models.CharField(max_length=300, blank=True)
+    rendered_text = models.TextField(blank=True)
+    rendered_html = models.TextField(blank=True)
 
     due_at = models.DateTimeField(help_text="When it was meant to go.")
     next_attempt_at = models.DateTimeField(help_text="When the dispatcher will next try it.")
@@ -162,9 +169,18 @@ class Nudge(models.Model):
     last_error = models.TextField(blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    # Set (and committed) just before the HTTP request: a claim that dies after this
-    # point may have been delivered, so it becomes UNKNOWN, never blindly resent.
+    # Set (and committed) just before the HTTP request that carries this nudge: a claim
+    # that dies after this point may have been delivered, so it becomes UNKNOWN, never
+    # blindly resent. `attempt` is that request.
     send_attempted_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.ForeignKey(
+        "SendAttempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="nudges"
+    )
+    # A person's decision on a nudge in doubt (HELD): resent or dropped, by whom and when.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     sendgrid_message_id = models.CharField(max_length=100, blank=True)
     delivery = models.CharField(max_length=15, choices=Delivery.choices, blank=True, default="")
@@ -188,6 +204,11 @@ class Nudge(models.Model):
                 condition=Q(status__in=["sending", "unknown"]),
                 name="nudge_in_flight",
             ),
+            models.Index(
+                fields=["supplier", "send_attempted_at"],
+                condition=Q(status="held"),
+                name="nudge_held",
+            ),
             models.Index(fields=["contact", "sent_at"], name="nudge_contact_sent"),
             models.Index(fields=["supplier", "-due_at"], name="nudge_supplier_recent"),
             models.Index(fields=["school", "-due_at"], name="nudge_school_recent"),
@@ -204,6 +225,34 @@ class Nudge(models.Model):
 
     def __str__(self) -> str:
         return f"Nudge {self.pk} to {self.contact_id} ({self.status})"
+
+
+class SendAttempt(models.Model):
+    """One HTTP request to SendGrid (or one outbox write): the nudges it carried, committed
+    before it was made, and what came of it. Only the request in flight when a worker dies
+    or an answer is lost is in doubt; one SendGrid event for any of its emails proves the
+    whole request was accepted."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "", "In flight"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Refused"
+        RETRY = "retry", "Not accepted: will retry"
+        UNKNOWN = "unknown", "Answer lost"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    emails = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True, default="")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    message_id = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Request {self.pk}: {self.emails} email(s), {self.get_outcome_display()}"
 
 
 class NudgeEvent(models.Model):

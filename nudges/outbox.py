@@ -13,11 +13,20 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from .sendgrid import BatchSender, Outcome, OutgoingEmail, Sender, SendReport
+from .sendgrid import (
+    NO_LOG,
+    BatchSender,
+    Outcome,
+    OutgoingEmail,
+    PostResult,
+    RequestLog,
+    Sender,
+    SendReport,
+)
 
 _FILE_POLICY = policy.default.clone(max_line_length=998)
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class OutboxBatchSender(BatchSender):
@@ -28,10 +37,13 @@ class OutboxBatchSender(BatchSender):
             directory = settings.EMAIL_FILE_PATH
         self.directory = Path(directory)
 
-    def send(self, sender: Sender, emails: list[OutgoingEmail]) -> SendReport:
+    def send(
+        self, sender: Sender, emails: list[OutgoingEmail], request_log: RequestLog = NO_LOG
+    ) -> SendReport:
         ids = [e.nudge_id for e in emails]
         if len(set(ids)) != len(ids):
             raise ValueError("each nudge may appear only once in a batch")
+        emails = request_log.started(emails) if emails else []
         if not emails:
             return SendReport(outcomes={}, calls=0)
         batch_id = uuid.uuid4().hex
@@ -40,6 +52,7 @@ class OutboxBatchSender(BatchSender):
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             failed = Outcome("retry", error=f"outbox folder unavailable: {exc}", retry_after=60.0)
+            request_log.finished(emails, PostResult("retry", error=failed.error))
             return SendReport(outcomes={e.nudge_id: failed for e in emails}, calls=1)
         for e in emails:
             try:
@@ -52,7 +65,8 @@ class OutboxBatchSender(BatchSender):
                 outcomes[e.nudge_id] = Outcome("retry", error=str(exc), retry_after=60.0)
                 continue
             outcomes[e.nudge_id] = Outcome("accepted", message_id=f"outbox-{batch_id}")
-            log.info("Nudge %s to %s: %r (%s)", e.nudge_id, e.to_email, e.subject, path.name)
+            logger.info("Nudge %s to %s: %r (%s)", e.nudge_id, e.to_email, e.subject, path.name)
+        request_log.finished(emails, PostResult("accepted", message_id=f"outbox-{batch_id}"))
         return SendReport(outcomes=outcomes, calls=1)
 
     def _write(self, sender: Sender, e: OutgoingEmail, batch_id: str) -> Path:

@@ -122,12 +122,32 @@ class SendReport:
     calls: int  # HTTP requests made, retries included
 
 
+class RequestLog:
+    """Told about every request a sender makes, so that only the request in flight is in
+    doubt after a crash. ``started`` is called (and must have committed) before the request
+    goes, and returns the emails that may still go in it (a claim another worker took
+    over is left out); ``finished`` is called with the request's end. This one records
+    nothing."""
+
+    def started(self, emails: list[OutgoingEmail]) -> list[OutgoingEmail]:
+        return emails
+
+    def finished(self, emails: list[OutgoingEmail], result: PostResult) -> None:
+        return None
+
+
+NO_LOG = RequestLog()
+
+
 class BatchSender(abc.ABC):
     """Sends a batch of nudges from one sender; never raises for a delivery problem: every
-    email gets an Outcome. (A programming error, e.g. a repeated nudge_id, still raises.)"""
+    email gets an Outcome, except one ``request_log.started`` left out (it was not sent). (A
+    programming error, e.g. a repeated nudge_id, still raises.)"""
 
     @abc.abstractmethod
-    def send(self, sender: Sender, emails: list[OutgoingEmail]) -> SendReport: ...
+    def send(
+        self, sender: Sender, emails: list[OutgoingEmail], request_log: RequestLog = NO_LOG
+    ) -> SendReport: ...
 
 
 def default_sender() -> BatchSender:
@@ -395,7 +415,9 @@ class SendGridBatchSender(BatchSender):
         self.clock = clock
         self.max_split_requests = max_split_requests
 
-    def send(self, sender: Sender, emails: list[OutgoingEmail]) -> SendReport:
+    def send(
+        self, sender: Sender, emails: list[OutgoingEmail], request_log: RequestLog = NO_LOG
+    ) -> SendReport:
         ids = [e.nudge_id for e in emails]
         if len(set(ids)) != len(ids):
             raise ValueError("each nudge may appear only once in a batch")
@@ -409,7 +431,13 @@ class SendGridBatchSender(BatchSender):
         splits_left = self.max_split_requests
         while queue:
             request = queue.popleft()
+            going = request_log.started(request.emails)
+            if not going:
+                continue
+            if len(going) != len(request.emails):
+                request = _Request(going, request.inline)
             result = session.post(self._payload(sender, request))
+            request_log.finished(request.emails, result)
             if result.kind == "accepted":
                 ledger.set(request.emails, Outcome("accepted", message_id=result.message_id))
             elif result.kind == "retry":

@@ -104,6 +104,11 @@ class NudgeSerializer(serializers.ModelSerializer):
     contact_name = serializers.SerializerMethodField()
     supplier_name = serializers.CharField(source="supplier.name", read_only=True)
     events = NudgeEventSerializer(many=True, read_only=True)
+    sent_subject = serializers.CharField(
+        source="rendered_subject",
+        read_only=True,
+        help_text="The subject as rendered for sending (blank until the first attempt).",
+    )
 
     class Meta:
         model = Nudge
@@ -120,10 +125,12 @@ class NudgeSerializer(serializers.ModelSerializer):
             "subject",
             "body_text",
             "body_html",
+            "sent_subject",
             "due_at",
             "next_attempt_at",
             "status",
             "status_reason",
+            "decided_at",
             "attempts",
             "sent_at",
             "delivery",
@@ -140,6 +147,7 @@ class NudgeSerializer(serializers.ModelSerializer):
             "next_attempt_at",
             "status",
             "status_reason",
+            "decided_at",
             "attempts",
             "sent_at",
             "delivery",

@@ -170,6 +170,43 @@ def nudge_cancel(*, nudge: Nudge, by: User) -> Nudge:
     return Nudge.objects.get(pk=nudge.pk)
 
 
+def _require_admin(user: User, supplier_id: int) -> None:
+    if not scope_for(user).is_supplier_admin(supplier_id):
+        raise PermissionDenied("Only the supplier's admins decide on a nudge in doubt.")
+
+
+def held_resend(*, nudge: Nudge, by: User) -> Nudge:
+    """A nudge in doubt (HELD) sent again, by a supplier admin's decision: the same email
+    as before (its stored rendering), within the usual windows and limits."""
+    _require_admin(by, nudge.supplier_id)
+    now = timezone.now()
+    done = Nudge.objects.filter(pk=nudge.pk, status=Nudge.Status.HELD).update(
+        status=Nudge.Status.SCHEDULED,
+        next_attempt_at=now,
+        send_attempted_at=None,
+        decided_by=by,
+        decided_at=now,
+        status_reason=f"in doubt; sent again by {by.get_full_name()}"[:300],
+    )
+    if done != 1:
+        raise ValidationError({"status": "Only a nudge held in doubt can be sent again."})
+    return Nudge.objects.get(pk=nudge.pk)
+
+
+def held_drop(*, nudge: Nudge, by: User) -> Nudge:
+    """A nudge in doubt (HELD) left as it is: it may have arrived; it is not sent again."""
+    _require_admin(by, nudge.supplier_id)
+    done = Nudge.objects.filter(pk=nudge.pk, status=Nudge.Status.HELD).update(
+        status=Nudge.Status.CANCELLED,
+        decided_by=by,
+        decided_at=timezone.now(),
+        status_reason=f"in doubt; not sent again (may have arrived), by {by.get_full_name()}"[:300],
+    )
+    if done != 1:
+        raise ValidationError({"status": "Only a nudge held in doubt can be dropped."})
+    return Nudge.objects.get(pk=nudge.pk)
+
+
 # --- Consent ----------------------------------------------------------------------------
 
 

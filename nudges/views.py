@@ -208,6 +208,20 @@ class NudgeViewSet(ScopedModelViewSet):
         nudge = services.nudge_cancel(nudge=self.get_object(), by=request.user)
         return Response(self.get_serializer(nudge).data)
 
+    @extend_schema(request=None, responses={200: NudgeSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def resend(self, request: Request, pk: str | None = None) -> Response:
+        """A nudge held in doubt (status "held") sent again: supplier admins only."""
+        nudge = services.held_resend(nudge=self.get_object(), by=request.user)
+        return Response(self.get_serializer(nudge).data)
+
+    @extend_schema(request=None, responses={200: NudgeSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def drop(self, request: Request, pk: str | None = None) -> Response:
+        """A nudge held in doubt left as it is, not sent again: supplier admins only."""
+        nudge = services.held_drop(nudge=self.get_object(), by=request.user)
+        return Response(self.get_serializer(nudge).data)
+
 
 class OptOutViewSet(ScopedModelViewSet):
     """Who has asked not to be nudged, and the stops a school lead put on suppliers."""

@@ -384,8 +384,14 @@ NUDGE_BATCH_SIZE = env_int("NUDGE_BATCH_SIZE", 1000)  # SendGrid takes 1,000 per
 NUDGE_CONTACT_WEEKLY_CAP = env_int("NUDGE_CONTACT_WEEKLY_CAP", 2)  # across all suppliers
 NUDGE_MAX_ATTEMPTS = env_int("NUDGE_MAX_ATTEMPTS", 8)
 NUDGE_STALE_CLAIM_SECONDS = env_int("NUDGE_STALE_CLAIM_SECONDS", 300)
-# How long a nudge whose request timed out waits for SendGrid's events before a resend.
-NUDGE_SETTLE_SECONDS = env_int("NUDGE_SETTLE_SECONDS", 3600)
+# A nudge whose request's answer was lost waits this long for SendGrid's events. Then it is
+# sent again only if events came for requests made NUDGE_EVENT_MARGIN_SECONDS or more after
+# it (within NUDGE_EVIDENCE_WINDOW_SECONDS) and none for its own: otherwise it is held for
+# the supplier admin to resend or drop. Never resent on silence.
+NUDGE_SETTLE_SECONDS = env_int("NUDGE_SETTLE_SECONDS", 300)
+NUDGE_EVENT_MARGIN_SECONDS = env_int("NUDGE_EVENT_MARGIN_SECONDS", 60)
+NUDGE_EVIDENCE_WINDOW_SECONDS = env_int("NUDGE_EVIDENCE_WINDOW_SECONDS", 3600)
+NUDGE_SETTLE_BATCH = 100  # requests in doubt looked at per recovery run
 NUDGE_PLAN_HORIZON_DAYS = env_int("NUDGE_PLAN_HORIZON_DAYS", 14)
 # The school side may reopen a resolved ticket for this many days after it was resolved;
 # after that, coming back about it files a new ticket linked to the old one.

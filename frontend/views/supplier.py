@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -23,10 +23,11 @@ from accounts.services import partnership_transition
 from accounts.stages import allowed_next as stage_allowed_next
 from nudges import replies as nudge_replies
 from nudges import templating
+from nudges.checks import webhook_missing
 from nudges.context import values_for
 from nudges.dispatch import render_nudge
 from nudges.models import Nudge, NudgeReply, NudgeTemplate
-from nudges.services import nudge_cancel
+from nudges.services import held_drop, held_resend, nudge_cancel
 from reports.portfolio import portfolio as portfolio_figures
 from tickets import services as ticket_services
 from tickets import sla
@@ -570,7 +571,14 @@ def _nudges_context(request: HttpRequest, preview_form: Any = None) -> dict[str,
         .select_related("contact", "school", "rule", "template")
     )
     since = timezone.now() - timedelta(days=30)
+    admin_of = [sid for sid in s.supplier_ids if s.is_supplier_admin(sid)]
+    held = base.filter(status=Nudge.Status.HELD, supplier_id__in=admin_of).order_by(
+        "send_attempted_at", "id"
+    )
     return {
+        "held": held[:NUDGE_LIMIT] if admin_of else [],
+        "held_count": held.count() if admin_of else 0,
+        "webhook_missing": bool(admin_of) and webhook_missing(),
         "scheduled": base.filter(status=Nudge.Status.SCHEDULED).order_by("due_at", "id")[
             :NUDGE_LIMIT
         ],
@@ -662,4 +670,37 @@ def nudge_stop(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"Nudge to {nudge.contact} cancelled.")
+    return redirect("nudges")
+
+
+@role_required(SUPPLIER)
+@require_POST
+def nudge_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """A supplier admin's decision on a nudge held in doubt: send again, or leave it."""
+    s = scope_for(request.user)
+    nudge = get_visible(
+        Nudge.objects.visible_to(request.user)
+        .filter(supplier_id__in=s.supplier_ids)
+        .select_related("contact"),
+        pk,
+    )
+    decision = request.POST.get("decision")
+    if decision not in ("resend", "drop"):
+        messages.error(request, "Choose to send it again or to leave it.")
+        return redirect("nudges")
+    try:
+        if decision == "resend":
+            held_resend(nudge=nudge, by=request.user)
+        else:
+            held_drop(nudge=nudge, by=request.user)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"Nudge to {nudge.contact} "
+            + ("will be sent again." if decision == "resend" else "will not be sent again."),
+        )
     return redirect("nudges")

@@ -16,7 +16,7 @@ import time_machine
 from accounts.tests import factories as f
 from nudges.dispatch import dispatch_due, recover
 from nudges.models import Nudge, OptOut, Suppression
-from nudges.sendgrid import Outcome, OutgoingEmail, Sender, SendReport
+from nudges.sendgrid import NO_LOG, Outcome, OutgoingEmail, Sender, SendReport
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY_10 = datetime(2026, 11, 23, 10, tzinfo=LONDON)
@@ -27,7 +27,10 @@ class RecordingSender:
     status: str = "accepted"
     batches: list[tuple[Sender, list[OutgoingEmail]]] = field(default_factory=list)
 
-    def send(self, sender: Sender, emails: list[OutgoingEmail]) -> SendReport:
+    def send(
+        self, sender: Sender, emails: list[OutgoingEmail], request_log: Any = NO_LOG
+    ) -> SendReport:
+        emails = request_log.started(emails)
         self.batches.append((sender, emails))
         outcome = Outcome(
             status=self.status,
@@ -75,7 +78,8 @@ def test_a_due_nudge_is_rendered_personally_and_sent_from_the_account_manager(qu
     assert "How is Acme Maths going at Ashfield Primary?" in email.text
     assert "/unsubscribe/" in email.unsubscribe_url
     nudge.refresh_from_db()
-    assert nudge.status == "sent" and nudge.subject == "Hello Ann" and nudge.sent_at == MONDAY_10
+    assert nudge.status == "sent" and nudge.rendered_subject == "Hello Ann"
+    assert nudge.sent_at == MONDAY_10
 
 
 def test_many_nudges_go_in_one_call_per_sender(quiet: Any) -> None:
@@ -195,7 +199,7 @@ def test_sendgrid_busy_means_retry_later_and_a_refusal_is_final(quiet: Any) -> N
     assert busy.status == "failed" and busy.last_error == "boom"
 
 
-def test_a_timeout_leaves_the_nudge_unknown_until_sendgrid_says(quiet: Any) -> None:
+def test_a_timeout_leaves_the_nudge_unknown_and_silence_never_resends_it(quiet: Any) -> None:
     world = quiet
     nudge = _due(world)
     with time_machine.travel(MONDAY_10, tick=False):
@@ -204,13 +208,16 @@ def test_a_timeout_leaves_the_nudge_unknown_until_sendgrid_says(quiet: Any) -> N
     nudge.refresh_from_db()
     assert nudge.status == "unknown"
     with time_machine.travel(MONDAY_10 + timedelta(hours=2), tick=False):
-        assert recover()["resent"] == 1  # no event in an hour: SendGrid never had it
+        result = recover()
+        assert (result["resent"], result["held"]) == (0, 1)
+        assert dispatch_due(sender=RecordingSender()).claimed == 0
     nudge.refresh_from_db()
-    assert nudge.status == "scheduled"
+    assert nudge.status == "held"  # for the supplier admin to decide
 
 
-def test_a_claim_left_by_a_dead_worker_is_recovered_safely(quiet: Any) -> None:
+def test_a_claim_left_by_a_dead_worker_is_recovered_safely(quiet: Any, settings: Any) -> None:
     world = quiet
+    settings.NUDGE_SETTLE_SECONDS = 3600
     never_tried = _due(world, tag="a")
     maybe_sent = _due(world, contact=world.c_a_it, tag="b")
     Nudge.objects.filter(pk__in=[never_tried.pk, maybe_sent.pk]).update(

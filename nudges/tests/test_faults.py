@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +245,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
             dispatch_nudges.delay()
             # Kill it while it waits for an answer, and not on the last request of a
             # claimed batch (three per batch, one per sender): the batch's later emails
-            # are marked as attempted but were never sent.
+            # are claimed but their request was never made.
             wait_for(
                 "a request in progress mid-batch",
                 lambda: (
@@ -273,8 +273,11 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
             assert_exactly_once(fake, ids)
             recovery = recovered(second)
 
-    # The batch's emails after the killed request were never sent: resent once settled.
-    assert recovery["in_doubt"] > 0 and recovery["resent"] > 0
+    # Only the request in flight was in doubt (SendGrid's events may settle it before the
+    # recovery looks); the batch's emails after it were plainly released and sent, and
+    # nothing was resent on a guess.
+    assert 0 < in_doubt <= BATCH // 3 + 1 and recovery["in_doubt"] <= in_doubt
+    assert recovery["released"] > 0 and recovery["resent"] == 0
     print(
         f"\n(a) SIGKILL on request #{killed_on + 1}: statuses then {at_kill}, "
         f"{in_doubt} in doubt; {calls_before} calls before, {fake.calls} in all; "
@@ -464,15 +467,18 @@ class SlowSendGrid:
     traveller: Any
     seconds: float
     calls: int = 0
+    accepted: Counter[int] = field(default_factory=Counter)
 
-    def send(self, sender: Any, emails: list[Any]) -> Any:
+    def send(self, sender: Any, emails: list[Any], request_log: Any) -> Any:
         from nudges.dispatch import recover
         from nudges.sendgrid import Outcome, SendReport
 
+        emails = request_log.started(emails)
         self.calls += 1
         self.traveller.shift(self.seconds)
         recover()
         accepted = Outcome("accepted", message_id=f"msg-{self.calls}")
+        self.accepted.update(e.nudge_id for e in emails)
         return SendReport(outcomes={e.nudge_id: accepted for e in emails}, calls=1)
 
 
@@ -492,7 +498,13 @@ def test_claims_of_a_long_running_dispatch_are_not_taken_for_dead_ones(
         slow = SlowSendGrid(clock.traveller, seconds)
         stats = dispatch_due(batch_size=10, sender=slow)  # 3 batches x 3 senders
 
-    assert (stats.sent, slow.calls) == (30, 9)
+    assert stats.sent == 30
+    # Each nudge went in exactly one request. A request longer than the stale time makes
+    # the rest of its batch look abandoned: released, they are sent by a later claim, and
+    # this run leaves them out of its own requests.
+    assert set(slow.accepted.values()) == {1} and len(slow.accepted) == 30
+    if seconds < settings.NUDGE_STALE_CLAIM_SECONDS:
+        assert slow.calls == 9
     # Whatever a concurrent recovery thought, SendGrid's 202 is recorded: nothing is left
     # "in doubt" to be resent later.
     assert statuses(ids) == {"sent": 30}
