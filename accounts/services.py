@@ -355,9 +355,9 @@ _PLAN_FIELDS = ("kind", "start_date", "end_date")
 def trial_phase_update(
     *, phase: TrialPhase, by: User, cohort: list[Contact] | None = None, **data: Any
 ) -> TrialPhase:
-    """Edit a phase's plan: its intent, implementation and impact; its cohort; criteria
-    to add. Its kind and start date until it is decided, its end date until it starts
-    (afterwards only "extend" moves it).
+    """Edit a phase's plan: its intent and implementation; its cohort; criteria to add
+    and its impact until it is decided; its kind and start date until any decision, its
+    end date until it starts (afterwards only "extend" moves it).
 
     The row is locked and re-read before anything is checked, and only the fields that
     change are written: a cohort or criteria edit racing a decision neither overwrites
@@ -374,6 +374,9 @@ def trial_phase_update(
     errors: dict[str, str] = {}
     if criteria and phase.decision in FINAL_DECISIONS:
         errors["criteria"] = "This phase has been decided: its criteria are the record of it."
+    if "impact" in changed and phase.decision in FINAL_DECISIONS:
+        # As POST …/evaluate/ refuses: the impact is the evidence the decision was made on.
+        errors["impact"] = "This phase has been decided: its impact is the record of it."
     if phase.decision:
         decided = (
             f"This phase was decided ({phase.get_decision_display()}): its "

@@ -52,6 +52,20 @@ def test_a_decided_phases_kind_and_dates_are_refused_with_field_errors(world: An
     assert TrialPhase.objects.values().get(pk=phase.pk) == before
 
 
+def test_a_decided_phases_impact_is_not_rewritten_by_patch(world: Any) -> None:
+    """POST …/evaluate/ refuses a decided phase; PATCH must not be the way round it."""
+    phase = world.ph_a1
+    _pilot(world.p_a1)
+    services.trial_phase_evaluate(phase=phase, by=world.s1_am, impact="Homework up 40%")
+    services.trial_phase_decide(phase=phase, by=world.s1_am, decision="continue")
+
+    response = _patch(world, phase, {"impact": "Homework up 90%"})
+
+    assert response.status_code == 400
+    assert "impact" in response.json()
+    assert TrialPhase.objects.get(pk=phase.pk).impact == "Homework up 40%"
+
+
 def test_a_patch_repeating_a_decided_phases_dates_is_accepted(world: Any) -> None:
     """A client that sends the whole object back changes nothing it may not change."""
     phase = world.ph_a1
