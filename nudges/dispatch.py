@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,6 +34,7 @@ from django.utils import timezone
 from accounts.calendars import calendars_for_schools
 from accounts.models import Contact
 from partnership_crm.reply_tokens import reply_address
+from visits.hours import term_spans
 
 from . import templating
 from .context import values_for
@@ -290,6 +291,27 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
         per_contact[contact_id].append(when)
         per_pair[(contact_id, supplier_id)].append(when)
 
+    # The agreement's limit per member of staff each school term: counted from the start
+    # of the school's current term (its own dates, else the default terms).
+    terms = term_spans(schools, timezone.localdate(now))
+    term_starts = {
+        n.school_id: datetime.combine(terms[n.school_id].starts_on, time.min, tzinfo=n.school.zone)
+        for n in batch
+    }
+    term_since = min(term_starts.values())
+    per_term: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    this_term = Q(status=S.SENT, sent_at__gte=term_since) | Q(
+        status=S.SENDING, claimed_at__gte=term_since
+    )
+    for contact_id, supplier_id, school_id, sent_at, claimed_at in (
+        Nudge.objects.filter(this_term, contact_id__in=contact_ids)
+        .exclude(claim_token=token)
+        .values_list("contact_id", "supplier_id", "school_id", "sent_at", "claimed_at")
+    ):
+        when = sent_at or claimed_at
+        if when >= term_starts.get(school_id, term_since):
+            per_term[(contact_id, supplier_id)].append(when)
+
     go, skip, later = [], defaultdict(list), defaultdict(list)
     cap = settings.NUDGE_CONTACT_WEEKLY_CAP
     for n in batch:
@@ -322,8 +344,21 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
                 (free_at, "held back by the limit on emails to a member of staff each week")
             ].append(n.pk)
             continue
+        termly = per_term[(n.contact_id, n.supplier_id)]
+        if len(termly) >= n.partnership.nudges_per_contact_per_term:
+            next_term = datetime.combine(
+                terms[n.school_id].ends_on + timedelta(days=1), time.min, tzinfo=n.school.zone
+            )
+            later[
+                (
+                    cal.next_working_moment(max(next_term, now)),
+                    "held back by the limit on emails to a member of staff each term",
+                )
+            ].append(n.pk)
+            continue
         mine.append(now)
         everyone.append(now)
+        termly.append(now)
         go.append(n)
 
     for reason, ids in skip.items():

@@ -246,7 +246,9 @@ def test_the_dispatcher_runs_a_fixed_number_of_queries_per_batch(
         c = f.ContactFactory(school=world.school_a)
         f.PartnershipContactFactory(partnership=world.p_a1, contact=c)
         _due(world, contact=c)
-    with time_machine.travel(MONDAY_10, tick=False), django_assert_max_num_queries(30):
+    # 30 before each request was recorded (4 queries) and finished (1), and the per-term limit
+    # was counted (2): still the same for 40 nudges as for 1,000.
+    with time_machine.travel(MONDAY_10, tick=False), django_assert_max_num_queries(37):
         assert dispatch_due(sender=RecordingSender()).sent == 40
 
 
@@ -256,3 +258,39 @@ def test_an_opt_out_cancels_what_was_scheduled(world: Any) -> None:
     opt_out(contact=world.c_b_teacher, supplier=world.s2, source=OptOut.Source.LINK)
     world.n_b2.refresh_from_db()
     assert world.n_b2.status == "skipped"
+
+
+def test_the_agreements_limit_each_term_holds_the_next_nudge_until_next_term(
+    quiet: Any, settings: Any
+) -> None:
+    from visits.hours import term_spans
+
+    world = quiet
+    settings.NUDGE_CONTACT_WEEKLY_CAP = 10
+    p = world.p_a1
+    p.nudges_per_contact_per_week, p.nudges_per_contact_per_term = 5, 2
+    p.save(update_fields=["nudges_per_contact_per_week", "nudges_per_contact_per_term"])
+    term = term_spans([p.school_id], MONDAY_10.date())[p.school_id]
+    assert term.starts_on < MONDAY_10.date() - timedelta(days=14) < term.ends_on
+    # Two sent this term (a fortnight ago), one the term before, which does not count.
+    for when in (
+        MONDAY_10 - timedelta(days=14),
+        MONDAY_10 - timedelta(days=13),
+        datetime.combine(term.starts_on - timedelta(days=3), MONDAY_10.timetz()),
+    ):
+        sent = _due(world, when=when)
+        Nudge.objects.filter(pk=sent.pk).update(status="sent", sent_at=when)
+    third = _due(world)
+    with time_machine.travel(MONDAY_10, tick=False):
+        stats = dispatch_due(sender=RecordingSender())
+    assert (stats.sent, stats.postponed) == (0, 1)
+    third.refresh_from_db()
+    assert third.status == "scheduled"
+    assert third.status_reason == "held back by the limit on emails to a member of staff each term"
+    assert third.next_attempt_at.astimezone(LONDON).date() > term.ends_on
+    # Another supplier's emails to the same person are not counted against this one.
+    other = _due(world, partnership=world.p_a2, contact=world.c_a_teacher)
+    with time_machine.travel(MONDAY_10, tick=False):
+        assert dispatch_due(sender=RecordingSender()).sent == 1
+    other.refresh_from_db()
+    assert other.status == "sent"
