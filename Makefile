@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint install migrate seed bench-tickets bench-nudges bench-reports clean
+.PHONY: run test lint install migrate seed fuzz fuzz-conformance bench-tickets bench-nudges bench-reports clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,19 @@ lint: install
 
 test: lint
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+# Schema fuzzing (schemathesis over /api/schema/) as a supplier admin, an account manager, a
+# school lead and a teacher; fails on any answer >= 500. The suite runs 1 example per
+# operation; FUZZ_EXAMPLES=200 for a longer run. Uses DATABASE_URL like the tests.
+FUZZ_EXAMPLES ?= 25
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -p no:xdist -q -s tests/test_fuzz.py
+
+# The same, also checking answers against the schema (bodies, content types, valid input
+# taken and invalid input refused): a report of where the schema and the API disagree.
+fuzz-conformance: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_CHECKS=content_type_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance \
+		$(VENV)/bin/pytest -p no:xdist -q -s tests/test_fuzz.py
 
 bench-tickets: install
 	$(PY) -m bench.tickets
