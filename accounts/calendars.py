@@ -136,6 +136,16 @@ class TermDatesResult:
     errors: list[tuple[int, str]] = field(default_factory=list)
     # Not errors (the rows went in), but worth a look: e.g. terms that now overlap.
     warnings: list[str] = field(default_factory=list)
+    # What was (or, in a dry run, would be) added or changed, one sentence each.
+    changes: list[str] = field(default_factory=list)
+
+
+class _DryRun(Exception):
+    """Raised inside the import's transaction to undo a dry run."""
+
+
+def _day(d: date) -> str:
+    return f"{d:%a} {d.day} {d:%b %Y}"
 
 
 @dataclass(frozen=True)
@@ -369,6 +379,9 @@ def _write(terms: list[_TermSpec], closures: list[_ClosureSpec], result: TermDat
             for key, spec in term_by_key.items():
                 row = existing_terms.get(key)
                 if row is None:
+                    result.changes.append(
+                        f"New term {spec.name}: {_day(spec.starts_on)} to {_day(spec.ends_on)}"
+                    )
                     new_terms.append(
                         Term(
                             school_id=spec.school_id,
@@ -378,6 +391,10 @@ def _write(terms: list[_TermSpec], closures: list[_ClosureSpec], result: TermDat
                         )
                     )
                 elif (row.name, row.ends_on) != (spec.name, spec.ends_on):
+                    result.changes.append(
+                        f"Term from {_day(spec.starts_on)}: {row.name} to {_day(row.ends_on)} "
+                        f"becomes {spec.name} to {_day(spec.ends_on)}"
+                    )
                     row.name, row.ends_on = spec.name, spec.ends_on
                     changed_terms.append(row)
                 else:
@@ -400,13 +417,22 @@ def _write(terms: list[_TermSpec], closures: list[_ClosureSpec], result: TermDat
             new_closures, changed_closures = [], []
             for key, spec in closure_by_key.items():
                 row = existing_closures.get(key)
+                label = (
+                    ClosureDay.Kind(spec.kind).label
+                    if spec.kind in ClosureDay.Kind.values
+                    else spec.kind
+                )
                 if row is None:
+                    result.changes.append(f"New closure: {_day(spec.date)}, {label} ({spec.note})")
                     new_closures.append(
                         ClosureDay(
                             school_id=spec.school_id, date=spec.date, kind=spec.kind, note=spec.note
                         )
                     )
                 elif (row.kind, row.note) != (spec.kind, spec.note):
+                    result.changes.append(
+                        f"Closure on {_day(spec.date)} becomes {label} ({spec.note})"
+                    )
                     row.kind, row.note = spec.kind, spec.note
                     changed_closures.append(row)
                 else:
@@ -526,9 +552,10 @@ def import_term_dates_ics(
     school_urn: str = "",
     local_authority: str = "",
     allowed_school_ids: frozenset[int] | None = None,
+    dry_run: bool = False,
 ) -> TermDatesResult:
     """Import an iCalendar file for one school (``school_urn``) or for every school of a
-    local authority. All-day events whose SUMMARY names a term become terms (a half term
+    local authority (``dry_run``: only say, in ``changes``, what it would change). All-day events whose SUMMARY names a term become terms (a half term
     is a holiday); INSET/training days become INSET closures; other events are holiday
     closures, one per day. Events that cannot be used are reported by the line their
     BEGIN:VEVENT is on."""
@@ -566,7 +593,15 @@ def import_term_dates_ics(
         except ValueError as exc:
             result.errors.append((line, str(exc)))
     terms, closures = _expand(resolved, result)
-    _write(terms, closures, result)
+    if dry_run:
+        try:
+            with transaction.atomic():
+                _write(terms, closures, result)
+                raise _DryRun
+        except _DryRun:
+            pass
+    else:
+        _write(terms, closures, result)
     result.errors.sort()
     return result
 

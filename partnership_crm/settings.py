@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "visits",
     "nudges",
     "inbound",
+    "termfeeds",
     "reports",
     "demo",
     "frontend",
@@ -188,7 +189,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600},
     },
+    "check-term-date-feeds": {
+        # Subscribed term-dates calendars; what they would change waits for a school lead.
+        "task": "termfeeds.tasks.check_term_feeds",
+        "schedule": 86400.0,
+        "options": {"expires": 86400},
+    },
 }
+# Term-dates calendar URLs a school lead subscribes to (termfeeds/fetch.py).
+TERM_FEED_TIMEOUT = env_int("TERM_FEED_TIMEOUT", 10)
+TERM_FEED_MAX_BYTES = env_int("TERM_FEED_MAX_BYTES", 1_000_000)
+TERM_FEED_ALLOW_PRIVATE_HOSTS = False  # tests fetch from a loopback server
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -32,6 +32,7 @@ from accounts.calendars import (
 )
 from accounts.models import ClosureDay, Organisation, Term
 from accounts.scoping import scope_for
+from termfeeds import services as feeds
 
 from ..forms import add_service_errors
 from ..roles import LEADS, role_required
@@ -65,6 +66,16 @@ class TermDateForm(forms.Form):
         help_text="e.g. Autumn 2026; a term without one is named from its first month.",
     )
     all_trust_schools = forms.BooleanField(label="Every school of the trust", required=False)
+
+
+class FeedForm(forms.Form):
+    url = forms.URLField(
+        label="Calendar address",
+        max_length=500,
+        assume_scheme="https",
+        help_text="The iCalendar (.ics) address your local authority or school publishes its "
+        "term dates at. It is checked every day; changes wait here for you to apply them.",
+    )
 
 
 class UploadForm(forms.Form):
@@ -105,6 +116,7 @@ def _page(
     upload_form: UploadForm | None = None,
     result: TermDatesResult | None = None,
     status: int = 200,
+    feed_form: FeedForm | None = None,
 ) -> HttpResponse:
     since = timezone.localdate() - timedelta(days=SHOWN_BACK_DAYS)
     trust_schools = _trust_schools(request, school)
@@ -126,6 +138,8 @@ def _page(
             "add_form": add_form,
             "upload_form": upload_form or UploadForm(),
             "result": result,
+            "feed": feeds.feeds_visible_to(request.user).filter(school=school).first(),
+            "feed_form": feed_form or FeedForm(),
         },
         status=status,
     )
@@ -148,6 +162,30 @@ def term_dates(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, "Removed." if removed else "Nothing to remove.")
         return redirect(back)
+    if action in ("feed-apply", "feed-ignore", "feed-stop"):
+        return _feed_action(request, school, action, back)
+    if action == "subscribe":
+        feed_form = FeedForm(request.POST)
+        if feed_form.is_valid():
+            try:
+                feed = feeds.subscribe(
+                    school=school, url=feed_form.cleaned_data["url"], by=request.user
+                )
+            except ValidationError as exc:
+                add_service_errors(feed_form, exc)
+            else:
+                if feed.error:
+                    messages.error(
+                        request, f"Subscribed, but the calendar could not be read: {feed.error}"
+                    )
+                elif feed.pending_changes:
+                    messages.success(
+                        request, "Subscribed. Read the changes below before applying them."
+                    )
+                else:
+                    messages.success(request, "Subscribed: the calendar matches your dates.")
+                return redirect(back)
+        return _page(request, school, schools, feed_form=feed_form, status=FORM_ERROR)
     if action == "upload":
         upload = UploadForm(request.POST, request.FILES)
         if not upload.is_valid():
@@ -182,6 +220,33 @@ def term_dates(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Saved for {where}.")
             return redirect(back)
     return _page(request, school, schools, add_form=form, status=FORM_ERROR)
+
+
+def _feed_action(
+    request: HttpRequest, school: Organisation, action: str, back: str
+) -> HttpResponse:
+    feed = feeds.feeds_visible_to(request.user).filter(school=school).first()
+    if feed is None:
+        messages.error(request, "This school has no calendar subscription.")
+        return redirect(back)
+    try:
+        if action == "feed-apply":
+            result = feeds.apply(feed=feed, by=request.user)
+            messages.success(
+                request,
+                f"Applied {len(result.changes)} change(s) from the calendar."
+                if result.changes
+                else "Nothing left to change.",
+            )
+        elif action == "feed-ignore":
+            feeds.ignore(feed=feed, by=request.user)
+            messages.success(request, "Ignored: shown again only if the calendar changes.")
+        else:
+            feeds.unsubscribe(feed=feed, by=request.user)
+            messages.success(request, "Subscription stopped. Your dates are kept as they are.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(back)
 
 
 def _ids(values: list[str]) -> list[int]:

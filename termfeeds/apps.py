@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TermFeedsConfig(AppConfig):
+    name = "termfeeds"
+    verbose_name = "Term-date subscriptions"
