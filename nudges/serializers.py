@@ -49,6 +49,16 @@ class PreviewSerializer(serializers.Serializer):
     html = serializers.CharField()
 
 
+class RulePreviewSerializer(serializers.Serializer):
+    """One nudge a rule would schedule (nudge-rules/{id}/preview/; nothing is saved)."""
+
+    contact = serializers.IntegerField()
+    contact_name = serializers.CharField()
+    partnership = serializers.IntegerField()
+    occurrence = serializers.CharField()
+    due_at = serializers.DateTimeField()
+
+
 class NudgeRuleSerializer(serializers.ModelSerializer):
     supplier = ScopedPrimaryKeyRelatedField(Organisation, required=False)
     partnership = ScopedPrimaryKeyRelatedField(Partnership, required=False, allow_null=True)

@@ -28,6 +28,7 @@ from .serializers import (
     OptOutSerializer,
     PreviewRequestSerializer,
     PreviewSerializer,
+    RulePreviewSerializer,
 )
 
 ERRORS = {
@@ -152,24 +153,25 @@ class NudgeRuleViewSet(ScopedModelViewSet):
         rule.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: NudgeSerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["post"])
+    # A plain list of at most 200 (not a page): pagination_class=None tells the schema so.
+    @extend_schema(request=None, responses={200: RulePreviewSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["post"], pagination_class=None)
     def preview(self, request: Request, pk: str | None = None) -> Response:
-        """The nudges this rule would schedule in the coming two weeks (nothing is saved)."""
+        """The nudges this rule would schedule in the coming two weeks, at most 200
+        (nothing is saved)."""
         rule = self.get_object()
         drafts = planner.preview(rule)[:200]
-        return Response(
-            [
-                {
-                    "contact": n.contact_id,
-                    "contact_name": f"{n.contact.first_name} {n.contact.last_name}".strip(),
-                    "partnership": n.partnership_id,
-                    "occurrence": n.occurrence,
-                    "due_at": serializers.DateTimeField().to_representation(n.due_at),
-                }
-                for n in drafts
-            ]
-        )
+        rows = [
+            {
+                "contact": n.contact_id,
+                "contact_name": f"{n.contact.first_name} {n.contact.last_name}".strip(),
+                "partnership": n.partnership_id,
+                "occurrence": n.occurrence,
+                "due_at": n.due_at,
+            }
+            for n in drafts
+        ]
+        return Response(RulePreviewSerializer(rows, many=True).data)
 
 
 class NudgeViewSet(ScopedModelViewSet):

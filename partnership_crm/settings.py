@@ -242,7 +242,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with times of day and read-only blank choices as we answer them.
+    "DEFAULT_SCHEMA_CLASS": "partnership_crm.schema.AutoSchema",
     "EXCEPTION_HANDLER": "partnership_crm.drf.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": env_str("AUTH_THROTTLE_RATE", "20/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

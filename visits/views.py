@@ -140,13 +140,15 @@ class FollowUpActionViewSet(ScopedModelViewSet):
         request=ActionDoneSerializer, responses={200: FollowUpActionSerializer, **ERRORS}
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Tick an action off (``{"done": true}``) or reopen it."""
+        """Tick an action off (``{"done": true}``) or reopen it. Like any PATCH, a body
+        without ``done`` changes nothing (the schema's patch makes every field optional)."""
         found = self.get_object()
-        s = ActionDoneSerializer(data=request.data)
+        s = ActionDoneSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
-        found = services.follow_up_set_done(
-            action=found, by=request.user, done=s.validated_data["done"]
-        )
+        if "done" in s.validated_data:
+            found = services.follow_up_set_done(
+                action=found, by=request.user, done=s.validated_data["done"]
+            )
         return Response(FollowUpActionSerializer(found).data)
 
     def optimise(self, queryset: QuerySet[FollowUpAction]) -> QuerySet[FollowUpAction]:
