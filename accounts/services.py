@@ -277,7 +277,15 @@ def contact_update(
         contact.tags = Contact.encode_tags(tags)
         fields.append("tags")
     contact.full_clean()
-    contact.save(update_fields=[*fields, "updated_at"])
+    try:
+        with transaction.atomic():
+            contact.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError as exc:
+        # Two edits giving one address at once both pass full_clean; the second breaks the
+        # constraint on write (a 500 before).
+        raise ValidationError(
+            {"email": "The school already has a member of staff with this address."}
+        ) from exc
     return contact
 
 
