@@ -110,6 +110,10 @@ class World:
     nudges n_a1 (s1 -> c_a_it), n_a2 (s2 -> c_a_dsl), n_b2 (s2 -> c_b_teacher), answered by
     nr_a1 (c_a_it) and nr_b2 (c_b_teacher, b_teacher's own contact); opt-outs
     oo_a1 (a_lead stopped s1 nudging c_a_it), oo_b (c_b_it opted out of everyone)
+    contact proposals: cp_a1 (s1_am proposes, on p_a1, the address of c_a_dsl, which
+    school A holds for s2: pending), cp_a2 (s2 on p_a2, a new address: declined by a_lead
+    with a reason), cp_b2 (s2 on p_b2: pending)
+    suppliers' notes: cn_s1_it (s1 on c_a_it), cn_s2_dsl (s2 on c_a_dsl)
     outsider: signed in, member of nothing
     """
 
@@ -126,6 +130,8 @@ class World:
     actions: dict[str, Any] = field(default_factory=dict)
     time_entries: dict[str, Any] = field(default_factory=dict)
     nudging: dict[str, Any] = field(default_factory=dict)
+    proposals: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     BUCKETS = (
         "users",
@@ -141,6 +147,8 @@ class World:
         "actions",
         "time_entries",
         "nudging",
+        "proposals",
+        "notes",
     )
 
     def __getattr__(self, name: str) -> Any:
@@ -368,6 +376,31 @@ def build_world() -> World:
             contact=c[contact],
             subject="Re: Hello",
             body=f"Reply {name}",
+        )
+
+    from accounts.services import (
+        contact_note_create,
+        contact_proposal_create,
+        contact_proposal_decline,
+    )
+
+    for name, who, p, first, email in [
+        ("cp_a1", "s1_am", p_a1, "Dee", c["c_a_dsl"].email),
+        ("cp_a2", "s2_am", p_a2, "Nora", "nora.new@ashfield.example"),
+        ("cp_b2", "s2_admin", p_b2, "Pat", "pat.new@beacon.example"),
+    ]:
+        w.proposals[name] = contact_proposal_create(
+            by=w.users[who], partnership=p, first_name=first, email=email, tags=["dsl"]
+        )
+    w.proposals["cp_a2"] = contact_proposal_decline(
+        proposal=w.proposals["cp_a2"], by=w.users["a_lead"], reason="Nora has left the school."
+    )
+    for name, who, supplier, contact in [
+        ("cn_s1_it", "s1_agent", s1, "c_a_it"),
+        ("cn_s2_dsl", "s2_am", s2, "c_a_dsl"),
+    ]:
+        w.notes[name] = contact_note_create(
+            by=w.users[who], supplier=supplier, contact=c[contact], body=f"Note {name}"
         )
     return w
 

@@ -3,8 +3,20 @@ outside the user's scope behaves exactly like a missing one: no rows, no error t
 would reveal it exists."""
 
 import django_filters as df
+from django.db import models
 
-from .models import Contact, Organisation, Partnership, Product, Stage, StakeholderTag, TrialPhase
+from .models import (
+    Contact,
+    ContactProposal,
+    Organisation,
+    Partnership,
+    PartnershipContact,
+    Product,
+    Stage,
+    StakeholderTag,
+    SupplierContactNote,
+    TrialPhase,
+)
 
 
 class OrganisationFilter(df.FilterSet):
@@ -74,3 +86,34 @@ class TrialPhaseFilter(df.FilterSet):
 
     def filter_active_on(self, queryset, name, value):  # type: ignore[no-untyped-def]
         return queryset.filter(start_date__lte=value, end_date__gte=value)
+
+
+class ContactProposalFilter(df.FilterSet):
+    partnership = df.NumberFilter(field_name="partnership_id")
+    school = df.NumberFilter(field_name="partnership__school_id")
+    status = df.ChoiceFilter(choices=ContactProposal.Status.choices)
+
+    class Meta:
+        model = ContactProposal
+        fields = ["partnership", "school", "status"]
+
+
+class ContactNoteFilter(df.FilterSet):
+    contact = df.NumberFilter(field_name="contact_id")
+    # The notes on the contacts of one of the user's partnerships (another supplier's id
+    # is like a missing one: no rows, since notes are only ever the user's own).
+    partnership = df.NumberFilter(method="filter_partnership")
+
+    class Meta:
+        model = SupplierContactNote
+        fields = ["contact", "partnership"]
+
+    def filter_partnership(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        # The partnership must be the note's own supplier's: a contact linked to another
+        # supplier's partnership must not tell this one that the partnership exists.
+        links = PartnershipContact.objects.filter(
+            partnership_id=value,
+            partnership__supplier_id=models.OuterRef("supplier_id"),
+            contact_id=models.OuterRef("contact_id"),
+        )
+        return queryset.filter(models.Exists(links))

@@ -11,10 +11,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .querysets import (
+    ContactProposalQuerySet,
     ContactQuerySet,
     OrganisationQuerySet,
     PartnershipQuerySet,
     ProductQuerySet,
+    SupplierContactNoteQuerySet,
     TrialPhaseQuerySet,
 )
 from .working_time import zone
@@ -399,6 +401,95 @@ class PartnershipContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} on {self.partnership}"
+
+
+class ContactProposal(models.Model):
+    """A supplier's suggestion of a member of the school's staff to work with on its
+    partnership. The staff record is the school's: nothing is created, linked or nudged
+    until the school's lead accepts (creating the contact, or linking the one the school
+    already holds for the address) or declines, with a reason the supplier sees.
+
+    Kept apart from Contact on purpose, so that no contact query (audiences, cohorts,
+    nudges, the school's lists) can ever pick a proposal up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, related_name="contact_proposals"
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField()
+    job_title = models.CharField(max_length=200, blank=True)
+    # The tags the supplier suggests, encoded like Contact.tags.
+    tags = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    proposed_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.TextField(blank=True)
+    # Accepted: the school's contact it became (new) or was linked to (existing).
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ContactProposalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-proposed_at", "id"]
+        indexes = [models.Index(fields=["partnership", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "email"],
+                condition=Q(status="pending"),
+                name="one_pending_proposal_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="decided_proposal_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() + f" <{self.email}>"
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split(",") if t]
+
+
+class SupplierContactNote(models.Model):
+    """A supplier's own note about a member of a school's staff: its staff read and write
+    it; the school and other suppliers never see it. The contact's record is untouched."""
+
+    supplier = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        related_name="contact_notes",
+        limit_choices_to={"kind": "supplier"},
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="supplier_notes")
+    body = models.TextField()
+    updated_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SupplierContactNoteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["supplier", "contact"], name="one_note_per_supplier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id}'s note on {self.contact_id}"
 
 
 class StageChange(models.Model):

@@ -95,3 +95,34 @@ class TrialPhaseQuerySet(models.QuerySet):
         return self.filter(
             partnership_id__in=_model("Partnership").objects.visible_to(user).values("id")
         )
+
+
+class ContactProposalQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> ContactProposalQuerySet:
+        """The proposing supplier's staff, and the school's (and its trust's) leads; never
+        teachers or another supplier."""
+        s = scope_for(user)
+        if s.user_id is None:
+            return self.none()
+        return self.filter(
+            Q(partnership__supplier_id__in=s.supplier_ids)
+            | Q(partnership__school_id__in=s.all_school_ids)
+        )
+
+    def pending(self) -> ContactProposalQuerySet:
+        return self.filter(status="pending")
+
+
+class SupplierContactNoteQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> SupplierContactNoteQuerySet:
+        """Only the writing supplier's own staff, and only about contacts they still see
+        through one of that supplier's partnerships. Never the school, never another
+        supplier."""
+        s = scope_for(user)
+        if not s.supplier_ids:
+            return self.none()
+        linked = _model("PartnershipContact").objects.filter(
+            partnership__supplier_id=models.OuterRef("supplier_id"),
+            contact_id=models.OuterRef("contact_id"),
+        )
+        return self.filter(supplier_id__in=s.supplier_ids).filter(models.Exists(linked))

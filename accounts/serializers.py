@@ -11,6 +11,7 @@ from partnership_crm.api import ScopedPrimaryKeyRelatedField
 
 from .models import (
     Contact,
+    ContactProposal,
     Organisation,
     Partnership,
     Product,
@@ -18,11 +19,12 @@ from .models import (
     StageChange,
     StakeholderTag,
     SuccessCriterion,
+    SupplierContactNote,
     TrialPhase,
     User,
 )
 from .scoping import scope_for
-from .services import trial_phase_warnings
+from .services import existing_contact_for, trial_phase_warnings
 
 
 def own_supplier(user: Any, given: Organisation | None = None) -> Organisation:
@@ -117,7 +119,8 @@ class ContactSerializer(serializers.ModelSerializer):
         Partnership,
         write_only=True,
         required=False,
-        help_text="Supplier staff add a contact through one of their partnerships.",
+        help_text="The school's lead may link the new contact to one of the school's "
+        "partnerships. Suppliers propose contacts with /api/v1/contact-proposals/.",
     )
 
     class Meta:
@@ -145,6 +148,133 @@ class ContactSerializer(serializers.ModelSerializer):
             for field in ("school", "partnership"):
                 if field in attrs:
                     raise serializers.ValidationError({field: "A contact cannot move school."})
+        return attrs
+
+
+class ExistingContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ContactProposalSerializer(serializers.ModelSerializer):
+    partnership = ScopedPrimaryKeyRelatedField(
+        Partnership, help_text="The supplier's partnership with the person's school."
+    )
+    tags = serializers.ListField(
+        child=serializers.ChoiceField(choices=StakeholderTag.choices),
+        source="tag_list",
+        required=False,
+        help_text="Stakeholder tags the supplier suggests.",
+    )
+    school = serializers.IntegerField(source="partnership.school_id", read_only=True)
+    supplier = serializers.IntegerField(source="partnership.supplier_id", read_only=True)
+    supplier_name = serializers.CharField(source="partnership.supplier.name", read_only=True)
+    proposed_by_name = serializers.SerializerMethodField()
+    existing_contact = serializers.SerializerMethodField(
+        help_text="School's leads only, while pending: the school's own record for this "
+        "address, which accepting links instead of creating a new one. Always null for "
+        "the supplier, whether or not the school holds the address."
+    )
+
+    class Meta:
+        model = ContactProposal
+        fields = [
+            "id",
+            "partnership",
+            "school",
+            "supplier",
+            "supplier_name",
+            "first_name",
+            "last_name",
+            "email",
+            "job_title",
+            "tags",
+            "status",
+            "proposed_by",
+            "proposed_by_name",
+            "proposed_at",
+            "decided_at",
+            "decline_reason",
+            "contact",
+            "existing_contact",
+        ]
+        read_only_fields = [
+            "status",
+            "proposed_by",
+            "proposed_at",
+            "decided_at",
+            "decline_reason",
+            "contact",
+        ]
+        validators: list[Any] = []  # one pending per address: the service and the DB
+
+    def get_proposed_by_name(self, obj: ContactProposal) -> str | None:
+        return str(obj.proposed_by) if obj.proposed_by_id else None
+
+    @extend_schema_field(ExistingContactSerializer(allow_null=True))
+    def get_existing_contact(self, obj: ContactProposal) -> dict[str, Any] | None:
+        request = self.context.get("request")
+        school_id = obj.partnership.school_id
+        if obj.status != ContactProposal.Status.PENDING or request is None:
+            return None
+        if school_id not in scope_for(request.user).all_school_ids:
+            return None
+        contact = existing_contact_for(obj)
+        return {"id": contact.pk, "name": str(contact)} if contact else None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tag_list" in attrs:
+            attrs["tags"] = attrs.pop("tag_list")
+        return attrs
+
+
+class ContactProposalDeclineSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Optional: why not. The supplier sees it.",
+    )
+
+
+class SupplierContactNoteSerializer(serializers.ModelSerializer):
+    supplier = ScopedPrimaryKeyRelatedField(
+        Organisation,
+        required=False,
+        help_text="Defaults to your supplier when you belong to one.",
+    )
+    contact = ScopedPrimaryKeyRelatedField(Contact)
+    body = serializers.CharField(max_length=10000)
+    updated_by_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SupplierContactNote
+        fields = [
+            "id",
+            "supplier",
+            "contact",
+            "body",
+            "updated_by",
+            "updated_by_name",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_by", "created_at", "updated_at"]
+        validators: list[Any] = []  # one per supplier and contact: the service and the DB
+
+    def get_updated_by_name(self, obj: SupplierContactNote) -> str | None:
+        return str(obj.updated_by) if obj.updated_by_id else None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            for field in ("supplier", "contact"):
+                if field in attrs and attrs[field] != getattr(self.instance, field):
+                    raise serializers.ValidationError(
+                        {field: "A note stays with its supplier and contact."}
+                    )
+                attrs.pop(field, None)
+        elif "supplier" not in attrs:
+            attrs["supplier"] = own_supplier(self.context["request"].user)
         return attrs
 
 

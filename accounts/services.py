@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .models import (
     Contact,
+    ContactProposal,
     Organisation,
     Partnership,
     PartnershipContact,
@@ -22,6 +23,7 @@ from .models import (
     Stage,
     StageChange,
     SuccessCriterion,
+    SupplierContactNote,
     TrialPhase,
     User,
 )
@@ -213,6 +215,12 @@ def link_contacts(partnership: Partnership, contacts: Iterable[Contact], by: Use
     )
 
 
+SUPPLIERS_PROPOSE = (
+    "A school's staff record is the school's: propose the person with POST "
+    "/api/v1/contact-proposals/ and the school's lead adds them."
+)
+
+
 @transaction.atomic
 def contact_create(
     *,
@@ -222,35 +230,25 @@ def contact_create(
     tags: list[str] | None = None,
     **fields: Any,
 ) -> Contact:
-    """A school lead adds staff to their school; a supplier adds a person it works with
-    through one of its partnerships, which links them to it."""
+    """Only a school's lead adds staff to the school (optionally linking them to one of
+    the school's partnerships). Suppliers propose (contact_proposal_create): a direct add
+    would tell them, by its answer, which addresses the school already holds."""
     s = scope_for(by)
     if partnership is not None:
-        _require_manager(by, partnership.supplier_id)
         if school is not None and school.pk != partnership.school_id:
             raise ValidationError(
                 {"school": "The contact must belong to the partnership's school."}
             )
         school = partnership.school
-    elif school is None:
+    if school is None:
         raise ValidationError({"school": "Give the school (or a partnership) for this contact."})
-    elif not s.leads_school(school.pk):
+    if not s.leads_school(school.pk):
         raise PermissionDenied(
-            "Only the school's lead adds staff directly; suppliers add "
-            "contacts through a partnership."
+            SUPPLIERS_PROPOSE if s.is_supplier_staff else "Only the school's lead adds staff."
         )
     email = (fields.get("email") or "").lower()
     if Contact.objects.filter(school=school, email=email).exists():
-        if partnership is None:
-            raise ValidationError({"email": "This school already has a contact with this email."})
-        # The school's record is the school's: a supplier neither reads it by guessing an
-        # address nor links it to itself. The school's lead shares it.
-        raise ValidationError(
-            {
-                "email": "The school already holds a record for this address: ask the "
-                "school's lead to add them to this partnership."
-            }
-        )
+        raise ValidationError({"email": "This school already has a contact with this email."})
     contact = Contact(school=school, **{**fields, "email": email})
     contact.tags = Contact.encode_tags(tags or [])
     contact.full_clean()
@@ -295,6 +293,153 @@ def contact_delete(*, contact: Contact, by: User) -> None:
     if not scope_for(by).leads_school(contact.school_id):
         raise PermissionDenied("Only the school's lead may delete a staff record.")
     contact.delete()
+
+
+# --- Contact proposals and suppliers' notes ------------------------------------------------
+
+
+@transaction.atomic
+def contact_proposal_create(
+    *, by: User, partnership: Partnership, tags: list[str] | None = None, **fields: Any
+) -> ContactProposal:
+    """A supplier's admin or account manager proposes a member of the school's staff for
+    its partnership. The answer is the same whether or not the school already holds a
+    record for the address: only the school's lead learns that ("link to existing")."""
+    _require_manager(by, partnership.supplier_id)
+    if partnership.stage == Stage.ENDED:
+        raise ValidationError({"partnership": "This partnership has ended."})
+    email = (fields.pop("email", "") or "").strip().lower()
+    linked = Contact.objects.filter(
+        school_id=partnership.school_id, email=email, partnership_links__partnership=partnership
+    )
+    if linked.exists():  # the supplier already sees this person: nothing is revealed
+        raise ValidationError({"email": "This person is already a contact of this partnership."})
+    if ContactProposal.objects.pending().filter(partnership=partnership, email=email).exists():
+        raise ValidationError({"email": "You have already proposed this address; it is pending."})
+    proposal = ContactProposal(
+        partnership=partnership,
+        email=email,
+        tags=Contact.encode_tags(tags or []),
+        proposed_by=by,
+        **fields,
+    )
+    proposal.full_clean(exclude=["contact"])
+    _save_unique(proposal, {"email": "You have already proposed this address; it is pending."})
+    return proposal
+
+
+def existing_contact_for(proposal: ContactProposal) -> Contact | None:
+    """The school's record for the proposed address, if it holds one. For the school's
+    side only: never shown to the proposing supplier."""
+    return Contact.objects.filter(
+        school_id=proposal.partnership.school_id, email=proposal.email
+    ).first()
+
+
+def _lock_pending(proposal: ContactProposal, by: User) -> ContactProposal:
+    """Lock and re-read the proposal; only the school's own lead decides, once."""
+    locked = (
+        ContactProposal.objects.select_for_update(of=("self",))
+        .select_related("partnership")
+        .get(pk=proposal.pk)
+    )
+    if not scope_for(by).leads_school(locked.partnership.school_id):
+        raise PermissionDenied("Only the school's lead accepts or declines a proposed contact.")
+    if locked.status != ContactProposal.Status.PENDING:
+        raise ValidationError(
+            {"status": f"This proposal was already {locked.get_status_display().lower()}."}
+        )
+    return locked
+
+
+@transaction.atomic
+def contact_proposal_accept(*, proposal: ContactProposal, by: User) -> ContactProposal:
+    """Accept: link the school's existing record for the address (kept as the school
+    holds it), or create the contact from the proposal; either way linked to the
+    proposing partnership. Nobody is emailed."""
+    proposal = _lock_pending(proposal, by)
+    partnership = proposal.partnership
+    contact = existing_contact_for(proposal)
+    if contact is None:
+        contact = Contact(
+            school_id=partnership.school_id,
+            first_name=proposal.first_name,
+            last_name=proposal.last_name,
+            email=proposal.email,
+            job_title=proposal.job_title,
+            tags=proposal.tags,
+        )
+        contact.full_clean()
+        try:
+            with transaction.atomic():
+                contact.save()
+        except IntegrityError:  # the lead added the same address meanwhile
+            contact = Contact.objects.get(school_id=partnership.school_id, email=proposal.email)
+    link_contacts(partnership, [contact], by)
+    proposal.status = ContactProposal.Status.ACCEPTED
+    proposal.contact = contact
+    proposal.decided_by = by
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "contact", "decided_by", "decided_at"])
+    return proposal
+
+
+@transaction.atomic
+def contact_proposal_decline(
+    *, proposal: ContactProposal, by: User, reason: str = ""
+) -> ContactProposal:
+    """Decline, with an optional reason the supplier sees. Nobody is emailed."""
+    proposal = _lock_pending(proposal, by)
+    proposal.status = ContactProposal.Status.DECLINED
+    proposal.decline_reason = reason.strip()
+    proposal.decided_by = by
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decline_reason", "decided_by", "decided_at"])
+    return proposal
+
+
+def _require_supplier_staff(user: User, supplier_id: int) -> None:
+    if not scope_for(user).supplier_role(supplier_id):
+        raise PermissionDenied("Only the supplier's own staff keep its notes.")
+
+
+NOTE_EXISTS = "You already have a note on this contact: change it with PATCH."
+
+
+@transaction.atomic
+def contact_note_create(
+    *, by: User, supplier: Organisation, contact: Contact, body: str
+) -> SupplierContactNote:
+    """A supplier's own note on a contact it works with (one per supplier and contact)."""
+    _require_supplier_staff(by, supplier.pk)
+    works_with = PartnershipContact.objects.filter(
+        contact=contact, partnership__supplier=supplier
+    ).exists()
+    if not works_with:
+        raise ValidationError(
+            {"contact": "This person is not a contact of any of the supplier's partnerships."}
+        )
+    if SupplierContactNote.objects.filter(supplier=supplier, contact=contact).exists():
+        raise ValidationError({"contact": NOTE_EXISTS})
+    note = SupplierContactNote(supplier=supplier, contact=contact, body=body, updated_by=by)
+    note.full_clean()
+    _save_unique(note, {"contact": NOTE_EXISTS})
+    return note
+
+
+@transaction.atomic
+def contact_note_update(*, note: SupplierContactNote, by: User, body: str) -> SupplierContactNote:
+    _require_supplier_staff(by, note.supplier_id)
+    note.body = body
+    note.updated_by = by
+    note.full_clean()
+    note.save(update_fields=["body", "updated_by", "updated_at"])
+    return note
+
+
+def contact_note_delete(*, note: SupplierContactNote, by: User) -> None:
+    _require_supplier_staff(by, note.supplier_id)
+    note.delete()
 
 
 # --- Schools ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
@@ -22,13 +23,28 @@ from partnership_crm.api import ScopedModelViewSet
 from . import services
 from .filters import (
     ContactFilter,
+    ContactNoteFilter,
+    ContactProposalFilter,
     OrganisationFilter,
     PartnershipFilter,
     ProductFilter,
     TrialPhaseFilter,
 )
-from .models import Contact, Membership, Organisation, Partnership, Product, StageChange, TrialPhase
+from .models import (
+    Contact,
+    ContactProposal,
+    Membership,
+    Organisation,
+    Partnership,
+    Product,
+    StageChange,
+    SupplierContactNote,
+    TrialPhase,
+)
+from .scoping import scope_for
 from .serializers import (
+    ContactProposalDeclineSerializer,
+    ContactProposalSerializer,
     ContactSerializer,
     MeSerializer,
     OrganisationSerializer,
@@ -36,6 +52,7 @@ from .serializers import (
     PartnershipSerializer,
     ProductSerializer,
     SchoolUpdateSerializer,
+    SupplierContactNoteSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
     TransitionSerializer,
@@ -157,6 +174,102 @@ class ContactViewSet(ScopedModelViewSet):
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.contact_delete(contact=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ContactProposalViewSet(ScopedModelViewSet):
+    """People a supplier proposes as contacts of its partnership. The school's record is
+    the school's: its lead accepts (creating the contact, or linking the one the school
+    already holds for the address, shown to the lead as ``existing_contact``) or declines
+    with an optional reason. The supplier sees the status; nobody is emailed."""
+
+    queryset = ContactProposal.objects.all()
+    serializer_class = ContactProposalSerializer
+    filterset_class = ContactProposalFilter
+    ordering_fields = ["proposed_at", "decided_at", "last_name", "status"]
+    ordering = ["-proposed_at", "id"]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action == "decline":
+            return ContactProposalDeclineSerializer
+        if self.action == "accept":
+            return serializers.Serializer
+        return ContactProposalSerializer
+
+    def optimise(self, queryset: QuerySet[ContactProposal]) -> QuerySet[ContactProposal]:
+        return queryset.select_related("partnership__supplier", "proposed_by")
+
+    @extend_schema(responses={201: ContactProposalSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        s = self.get_serializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        proposal = services.contact_proposal_create(by=request.user, **s.validated_data)
+        return Response(self._detail(proposal.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ContactProposalSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        """The school's lead accepts: the contact is created (or the school's existing
+        record for the address linked) and linked to the partnership."""
+        proposal = services.contact_proposal_accept(proposal=self.get_object(), by=request.user)
+        return Response(self._detail(proposal.pk))
+
+    @extend_schema(
+        request=ContactProposalDeclineSerializer,
+        responses={200: ContactProposalSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        """The school's lead declines, optionally saying why (the supplier sees it)."""
+        proposal = self.get_object()
+        s = ContactProposalDeclineSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        proposal = services.contact_proposal_decline(
+            proposal=proposal, by=request.user, reason=s.validated_data.get("reason", "")
+        )
+        return Response(self._detail(proposal.pk))
+
+    def _detail(self, pk: int) -> Any:
+        fresh = self.optimise(ContactProposal.objects.filter(pk=pk)).get()
+        return ContactProposalSerializer(fresh, context=self.get_serializer_context()).data
+
+
+class SupplierContactNoteViewSet(ScopedModelViewSet):
+    """A supplier's own notes about the contacts it works with, one per contact: read and
+    written by its staff only, never by the school or another supplier."""
+
+    queryset = SupplierContactNote.objects.all()
+    serializer_class = SupplierContactNoteSerializer
+    filterset_class = ContactNoteFilter
+    ordering_fields = ["updated_at", "created_at"]
+    ordering = ["-updated_at", "id"]
+
+    def optimise(self, queryset: QuerySet[SupplierContactNote]) -> QuerySet[SupplierContactNote]:
+        return queryset.select_related("updated_by")
+
+    def _require_supplier_staff(self) -> None:
+        if not scope_for(self.request.user).is_supplier_staff:
+            raise PermissionDenied("Only supplier staff keep notes on contacts.")
+
+    @extend_schema(responses={201: SupplierContactNoteSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self._require_supplier_staff()
+        s = self.get_serializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        note = services.contact_note_create(by=request.user, **s.validated_data)
+        return Response(self.get_serializer(note).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        note = self.get_object()
+        s = self.get_serializer(note, data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        body = s.validated_data.get("body", note.body)
+        note = services.contact_note_update(note=note, by=request.user, body=body)
+        return Response(self.get_serializer(note).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.contact_note_delete(note=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

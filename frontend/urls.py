@@ -18,6 +18,11 @@ urlpatterns = [
     # Supplier staff
     path("portfolio/", supplier.portfolio, name="portfolio"),
     path("partnerships/<int:pk>/", supplier.partnership_detail, name="partnership"),
+    path(
+        "partnerships/<int:pk>/contacts/<int:contact_pk>/note/",
+        supplier.contact_note_save,
+        name="contact-note-save",
+    ),
     path("partnerships/<int:pk>/stage/", supplier.partnership_stage, name="partnership-stage"),
     path(
         "partnerships/<int:pk>/replies/<int:reply_pk>/resume/",
@@ -65,5 +70,15 @@ urlpatterns = [
     path("school/term-dates/", term_dates.term_dates, name="school-term-dates"),
     path("school/contacts/stop/", school.contact_stop, name="contact-stop"),
     path("school/contacts/lift/<int:pk>/", school.contact_lift, name="contact-lift"),
+    path(
+        "school/contacts/proposals/<int:pk>/accept/",
+        school.proposal_accept,
+        name="contact-proposal-accept",
+    ),
+    path(
+        "school/contacts/proposals/<int:pk>/decline/",
+        school.proposal_decline,
+        name="contact-proposal-decline",
+    ),
     path("trust/", school.trust, name="trust"),
 ]

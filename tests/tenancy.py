@@ -10,7 +10,15 @@ from __future__ import annotations
 from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from accounts.models import Contact, Organisation, Partnership, Product, TrialPhase
+from accounts.models import (
+    Contact,
+    ContactProposal,
+    Organisation,
+    Partnership,
+    Product,
+    SupplierContactNote,
+    TrialPhase,
+)
 from nudges.models import Nudge, NudgeReply, NudgeRule, NudgeTemplate, OptOut
 from tickets.models import Ticket, TicketAttachment, TicketMessage
 from visits.models import FollowUpAction, TimeEntry, Visit
@@ -58,6 +66,17 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
         b_lead=("c_b_teacher", "c_b_it"),
         b_teacher=("c_b_teacher",),
     ),
+    # A proposal: the proposing supplier and the school's leads; not teachers, never the
+    # other supplier at the same school.
+    ContactProposal: _table(
+        s1=("cp_a1",),
+        s2=("cp_a2", "cp_b2"),
+        trust_lead=("cp_a1", "cp_a2"),
+        a_lead=("cp_a1", "cp_a2"),
+        b_lead=("cp_b2",),
+    ),
+    # A supplier's own notes on contacts: its staff only, never the school.
+    SupplierContactNote: _table(s1=("cn_s1_it",), s2=("cn_s2_dsl",)),
     Product: _table(
         s1=("prod1",),
         s2=("prod2",),

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,8 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Contact, Organisation
+from accounts.models import Contact, ContactProposal, Organisation
 from accounts.scoping import scope_for
+from accounts.services import contact_proposal_accept, contact_proposal_decline
 from nudges.models import OptOut
 from nudges.services import opt_out_remove, school_stop
 from reports.scorecards import FIGURES, Period, first_response_q
@@ -298,7 +300,24 @@ def _contacts_context(request: HttpRequest, school: Organisation) -> dict[str, A
         "suppliers": suppliers,
         "rows": rows,
         "can_edit": scope_for(request.user).leads_school(school.pk),
+        "proposals": _pending_proposals(request.user, school, rows),
     }
+
+
+def _pending_proposals(user: Any, school: Organisation, rows: list[Any]) -> list[Any]:
+    """The suppliers' pending proposals at the school, each with the school's existing
+    record for its address (``existing``: accepting links it), from the rows just read."""
+    by_email = {row.contact.email: row.contact for row in rows}
+    proposals = list(
+        ContactProposal.objects.visible_to(user)
+        .pending()
+        .filter(partnership__school_id=school.pk)
+        .select_related("partnership__supplier", "proposed_by")
+        .order_by("proposed_at", "id")
+    )
+    for proposal in proposals:
+        proposal.existing = by_email.get(proposal.email)
+    return proposals
 
 
 @role_required(LEADS)
@@ -359,6 +378,50 @@ def contact_lift(request: HttpRequest, pk: int) -> HttpResponse:
     who = record.supplier.name if record.supplier else "Suppliers"
     opt_out_remove(record=record, by=request.user)
     return _after_contact_change(request, contact, f"{who} may contact {contact} again.")
+
+
+PROPOSAL_REASON_MAX = 2000
+
+
+def _decide_proposal(request: HttpRequest, pk: int, accept: bool) -> HttpResponse:
+    proposal = get_visible(
+        ContactProposal.objects.visible_to(request.user).select_related(
+            "partnership__supplier", "partnership__school"
+        ),
+        pk,
+    )
+    school_id = proposal.partnership.school_id
+    back = f"{reverse('school-contacts')}?school={school_id}#proposals"
+    reason = request.POST.get("reason", "").strip()
+    if len(reason) > PROPOSAL_REASON_MAX:
+        messages.error(request, f"Keep the reason under {PROPOSAL_REASON_MAX} characters.")
+        return redirect(back)
+    supplier = proposal.partnership.supplier.name
+    try:
+        if accept:
+            proposal = contact_proposal_accept(proposal=proposal, by=request.user)
+            note = f"{proposal.contact} is now a contact of {supplier}."
+        else:
+            contact_proposal_decline(proposal=proposal, by=request.user, reason=reason)
+            note = f"Declined {supplier}'s proposal of {proposal}."
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, note)
+    return redirect(back)
+
+
+@role_required(LEADS)
+@require_POST
+def proposal_accept(request: HttpRequest, pk: int) -> HttpResponse:
+    """Accept a supplier's proposed contact (only the school's lead: others get 403)."""
+    return _decide_proposal(request, pk, accept=True)
+
+
+@role_required(LEADS)
+@require_POST
+def proposal_decline(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide_proposal(request, pk, accept=False)
 
 
 # --- The trust's roll-up ----------------------------------------------------------------------

@@ -17,9 +17,22 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.calendars import calendar_for_school
-from accounts.models import Contact, Partnership, PartnershipContact, Stage, User
+from accounts.models import (
+    Contact,
+    ContactProposal,
+    Partnership,
+    PartnershipContact,
+    Stage,
+    SupplierContactNote,
+    User,
+)
 from accounts.scoping import scope_for
-from accounts.services import partnership_transition
+from accounts.services import (
+    contact_note_create,
+    contact_note_delete,
+    contact_note_update,
+    partnership_transition,
+)
 from accounts.stages import allowed_next as stage_allowed_next
 from nudges import replies as nudge_replies
 from nudges import templating
@@ -99,7 +112,70 @@ def _partnership_context(request: HttpRequest, p: Partnership, stage_form: Any =
         .filter(partnership=p)
         .open()
         .count(),
+        **_contacts_and_notes(request.user, p),
     }
+
+
+def _contacts_and_notes(user: Any, p: Partnership) -> dict[str, Any]:
+    """The partnership's contacts, each with this supplier's own note (never another's),
+    and the people it proposed with the school's answer. Three queries."""
+    contacts = list(
+        Contact.objects.visible_to(user)
+        .filter(partnership_links__partnership=p)
+        .order_by("last_name", "first_name", "id")
+    )
+    notes = {
+        n.contact_id: n
+        for n in SupplierContactNote.objects.visible_to(user)
+        .filter(supplier_id=p.supplier_id, contact__in=contacts)
+        .select_related("updated_by")
+    }
+    for c in contacts:
+        c.supplier_note = notes.get(c.pk)
+    proposals = list(
+        ContactProposal.objects.visible_to(user)
+        .filter(partnership=p)
+        .order_by("-proposed_at", "-id")[:CONTACT_PROPOSALS_SHOWN]
+    )
+    return {"contacts": contacts, "contact_proposals": proposals}
+
+
+CONTACT_PROPOSALS_SHOWN = 20
+NOTE_MAX = 10000
+
+
+@role_required(SUPPLIER)
+@require_POST
+def contact_note_save(request: HttpRequest, pk: int, contact_pk: int) -> HttpResponse:
+    """Write (or, emptied, remove) the supplier's own note on one of the partnership's
+    contacts. The school's record of the person is not touched."""
+    p = get_visible(Partnership.objects.visible_to(request.user), pk)
+    contact = get_visible(
+        Contact.objects.visible_to(request.user).filter(partnership_links__partnership=p),
+        contact_pk,
+    )
+    body = request.POST.get("body", "").strip()
+    back = f"{reverse('partnership', args=[p.pk])}#contact-{contact.pk}"
+    if len(body) > NOTE_MAX:
+        messages.error(request, f"Keep the note under {NOTE_MAX} characters.")
+        return redirect(back)
+    note = (
+        SupplierContactNote.objects.visible_to(request.user)
+        .filter(supplier_id=p.supplier_id, contact=contact)
+        .first()
+    )
+    try:
+        if note is None and body:
+            contact_note_create(by=request.user, supplier=p.supplier, contact=contact, body=body)
+        elif note is not None and body:
+            contact_note_update(note=note, by=request.user, body=body)
+        elif note is not None:
+            contact_note_delete(note=note, by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Your note on {contact} is saved.")
+    return redirect(back)
 
 
 @role_required(SUPPLIER)
