@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Contact, Organisation, Partnership, PartnershipContact, Stage, User
 from accounts.scoping import scope_for
+from partnership_crm.db import unique_or_invalid
 
 from . import templating
 from .models import Nudge, NudgeRule, NudgeTemplate, OptOut
@@ -50,7 +51,12 @@ def template_save(
     ):
         raise ValidationError({"name": "You already have a template with this name."})
     template.full_clean()
-    template.save()
+    # Two saves of one name at once both pass the checks above; the second breaks the
+    # constraint on write.
+    with unique_or_invalid(
+        template_name_per_supplier=("name", "You already have a template with this name.")
+    ):
+        template.save()
     return template
 
 

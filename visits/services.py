@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Contact, Membership, Partnership, User
 from accounts.scoping import scope_for
 from accounts.services import link_contacts
+from partnership_crm.db import unique_or_invalid
 
 from . import corrections
 from .models import FollowUpAction, ReadinessAssessment, ReadinessCheck, TimeEntry, Visit
@@ -341,7 +342,12 @@ def time_entry_update(*, entry: TimeEntry, by: User, reason: str = "", **data: A
     entry.full_clean()
     if before is not None:
         corrections.correction_record(before=before, after=entry, by=by, reason=reason)
-    entry.save()
+    # Two edits pointing on-site entries at one visit at once both pass full_clean; the
+    # second breaks the constraint on write.
+    with unique_or_invalid(
+        one_onsite_entry_per_visit=("visit", "This visit already has its on-site time entry.")
+    ):
+        entry.save()
     return entry
 
 
