@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
+IN_USE = "Other records still use this one, so it cannot be deleted."
 OUT_OF_RANGE = "A value in the request is out of range (a date, a time or a number)."
 
 
@@ -133,6 +135,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(detail, status=400)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, ProtectedError | RestrictedError):
+        # A delete that a view checked for ("rules use this template") can still meet a row
+        # added since by another request: the database's PROTECT answers, and so do we.
+        return Response({"detail": IN_USE}, status=400)
     if isinstance(exc, DataError | OverflowError):
         # The last line of defence (fields and filters check their own ranges first): a
         # value the database or the calendar cannot hold is the client's to correct.

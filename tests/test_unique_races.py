@@ -129,3 +129,19 @@ def test_two_entries_made_one_visits_on_site_time_at_once_keep_one() -> None:
     assert isinstance(first, TimeEntry)
     assert _field_error(second) == {"visit": ["This visit already has its on-site time entry."]}
     assert TimeEntry.objects.filter(visit=visit, mode="on_site").count() == 1
+
+
+def test_a_template_deleted_as_a_rule_starts_using_it_is_a_400() -> None:
+    """The view checks that no rule uses the template, then deletes: a rule made in between
+    (simulated: the check sees none) meets the database's PROTECT, which answered 500."""
+    from unittest import mock
+
+    from nudges.models import NudgeTemplate
+
+    world = build_world()
+    template = world.tpl_s1  # rule_s1 uses it
+    with mock.patch("django.db.models.query.QuerySet.exists", return_value=False):
+        response = world.client("s1_admin").delete(f"/api/v1/nudge-templates/{template.pk}/")
+    assert response.status_code == 400
+    assert "still use" in response.json()["detail"]
+    assert NudgeTemplate.objects.filter(pk=template.pk).exists()
