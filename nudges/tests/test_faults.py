@@ -12,8 +12,10 @@ end up all sent and delivered.
 
 They need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): skipped without them, except
 under CI=true, where they must run. On the clock, the helpers and the worker's environment,
-see test_integration.py. Last, (d), in-process on any database: a long dispatch run
+see test_integration.py. Then, (d), in-process on any database: a long dispatch run
 overlapped by another run's recovery keeps its claims and records SendGrid's answers.
+Last, (e): the worker started from the Procfile's own worker line survives a Redis
+restart mid-dispatch and runs tasks afterwards.
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
@@ -509,3 +515,126 @@ def test_claims_of_a_long_running_dispatch_are_not_taken_for_dead_ones(
     # "in doubt" to be resent later.
     assert statuses(ids) == {"sent": 30}
     assert Nudge.objects.filter(pk__in=ids, sendgrid_message_id="").count() == 0
+
+
+# --- (e) The worker as the Procfile runs it, through a Redis restart -----------------------
+# The tests above start their own worker command. Production runs the Procfile's worker
+# line; this test runs that line, with only the executable (this venv's Python, on the
+# shared clock) and a unique --hostname changed.
+
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+
+
+def procfile_worker_args() -> list[str]:
+    """The Celery arguments of the Procfile's ``worker:`` line (after ``celery``)."""
+    for line in PROCFILE.read_text().splitlines():
+        if line.startswith("worker:"):
+            words = line.split(":", 1)[1].split()
+            return words[words.index(next(w for w in words if w.endswith("celery"))) + 1 :]
+    raise LookupError(f"no worker: line in {PROCFILE}")
+
+
+@contextmanager
+def procfile_worker(
+    tmp_path: Path,
+    broker: wi.Broker,
+    *,
+    clock: Clock | None,
+    env: dict[str, str],
+    name: str = "procfile-worker",
+    extra: tuple[str, ...] = (),
+    launcher: tuple[str, ...] = (),
+) -> Iterator[wi.Worker]:
+    """Like test_integration.nudge_worker, but with the Procfile's worker arguments (plus
+    ``extra``) instead of the solo pool. ``launcher``: Python arguments that start the
+    Celery CLI instead of test_integration's (which shifts the clock)."""
+    from .test_integration import _LAUNCHER
+
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    full = {k: v for k, v in os.environ.items() if k not in wi._STRIPPED_ENV}
+    full.update(broker.env)
+    full.update(
+        DJANGO_SETTINGS_MODULE="partnership_crm.settings",
+        SECRET_KEY=str(django_settings.SECRET_KEY),
+        INBOUND_DOMAIN=django_settings.INBOUND_DOMAIN,
+        DATABASE_URL=wi._test_database_url(),
+        VAR_DIR=str(folder / "var"),
+        CELERY_TASK_ALWAYS_EAGER="false",
+        CRM_TEST_CLOCK_OFFSET=repr(clock.offset if clock else 0.0),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(django_settings.BASE_DIR), full.get("PYTHONPATH")])
+        ),
+    )
+    full.update(env)
+    args = [*procfile_worker_args(), f"--hostname={name}-{uuid.uuid4().hex[:8]}@%h", *extra]
+    command = [sys.executable, *(launcher or ("-c", _LAUNCHER)), *args]
+    log_path = folder / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=folder,
+            env=full,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = wi.Worker(process=process, log_path=log_path, command=["celery", *args])
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        print(worker.describe())  # shown by pytest only when the test fails
+
+
+def test_the_procfile_worker_survives_a_redis_restart_and_dispatches_afterwards(
+    clock: Clock, live_server: Any, settings: Any, tmp_path: Path
+) -> None:
+    """Redis stopped for 10 s while the Procfile's worker is running a dispatch (its task
+    unacknowledged: acks_late): the same worker process reconnects, runs beat's next tasks
+    and sends the nudges that fell due meanwhile. (A prefork worker, the Procfile's pool
+    until issue 17 item 4, exited for good here: AttributeError 'NoneType' object has no
+    attribute 'hostname' in kombu's restore_unacked.)"""
+    ids = make_due_nudges(300)
+    later = ids[200:]  # due only once Redis is back: only a dispatch run after it sends them
+    Nudge.objects.filter(pk__in=later).update(next_attempt_at=timezone.now() + timedelta(days=1))
+    fake = FakeSendGrid(webhook_url=live_server.url + WEBHOOK_PATH, event_delay=EVENT_DELAY)
+    settings.SENDGRID_WEBHOOK_PUBLIC_KEY = fake.public_key
+    with fake, own_redis(tmp_path) as redis_server:
+        env = {**sendgrid_env(fake), **FAULT_ENV, "NUDGE_BATCH_SIZE": "50"}
+        own = wi.Broker(
+            url=redis_server.url,
+            transport_options={},
+            env={"CELERY_BROKER_URL": redis_server.url},
+        )
+        with (
+            publishing_to(own),
+            procfile_worker(tmp_path, own, clock=clock, env=env) as worker,
+        ):
+            fake.default = Reply(delay=0.5)  # 4 batches x 3 requests: ~6 s of dispatch
+            wait_for_worker_ready(worker)
+            dispatch_nudges.delay()
+            wait_for(
+                "the dispatch under way", lambda: fake.calls >= 2, timeout=30, workers=[worker]
+            )
+            redis_server.stop()
+            time.sleep(10)
+            redis_server.start()
+            fake.default = Reply()
+            runs_before = task_runs(worker)
+            Nudge.objects.filter(pk__in=later).update(next_attempt_at=timezone.now())
+            # wait_for fails at once if the worker process exits.
+            waited = dispatch_until_delivered(ids, [worker], every=2.0, timeout=120)
+            assert_exactly_once(fake, ids)
+            time.sleep(2)  # a worker that hit an unrecoverable error exits after its task
+            pid_alive = worker.process.poll() is None
+            log = worker.output()
+
+    assert pid_alive, log[-3000:]
+    assert "Connection to broker lost" in log or "Cannot connect to redis" in log, log[-3000:]
+    assert "Unrecoverable error" not in log, log[-3000:]
+    assert task_runs(worker) > runs_before  # it ran tasks sent after the restart
+    print(
+        f"\n(e) Procfile worker: Redis down 10 s mid-dispatch; all delivered once {waited:.1f}s after"
+    )
