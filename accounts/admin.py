@@ -508,6 +508,9 @@ class PartnershipAdmin(admin.ModelAdmin):
         if obj is not None:
             # Moving a partnership to another supplier or school would rewrite its history.
             readonly += ["supplier", "school"]
+            # The promise the school's "behind" is measured against changes only through
+            # the product, which asks the reason for lowering it and shows it to the school.
+            readonly += ["onsite_hours_per_term"]
         return readonly
 
     def save_model(self, request: HttpRequest, obj: Partnership, form: Any, change: bool) -> None:

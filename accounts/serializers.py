@@ -320,6 +320,14 @@ class PartnershipSerializer(serializers.ModelSerializer):
         help_text="Pilot-gate overrides: who moved the partnership past the technical "
         "review without a ready survey, and why. Shown to the school."
     )
+    reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Required when lowering onsite_hours_per_term: why the promise is "
+        "lowered. Recorded with the change and shown to the school's leads.",
+    )
 
     class Meta:
         model = Partnership
@@ -342,6 +350,7 @@ class PartnershipSerializer(serializers.ModelSerializer):
             "nudges_per_contact_per_term",
             "contract_start",
             "contract_end",
+            "reason",
             "overrides",
             "created_at",
             "updated_at",

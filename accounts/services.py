@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .hooks import promise_changed
 from .models import (
     Contact,
     ContactProposal,
@@ -74,6 +75,7 @@ def partnership_create(
     **fields: Any,
 ) -> Partnership:
     _require_manager(by, supplier.pk)
+    fields.pop("reason", None)  # only for lowering the promise of an existing agreement
     if school.kind != Organisation.Kind.SCHOOL:
         raise ValidationError({"school": "Choose a school."})
     if any(p.supplier_id != supplier.pk for p in products or []):
@@ -96,21 +98,48 @@ def partnership_create(
     return partnership
 
 
+PROMISE_REASON_REQUIRED = (
+    "Lowering the on-site hours promised per term changes whether the supplier is behind: "
+    "say why in 'reason' (the school's leads see it)."
+)
+
+
 @transaction.atomic
-def partnership_update(*, partnership: Partnership, by: User, **data: Any) -> Partnership:
+def partnership_update(
+    *, partnership: Partnership, by: User, reason: str = "", **data: Any
+) -> Partnership:
+    """Change the agreement (products, account manager, targets, limits, dates). The row
+    is locked and re-read first, and only the fields that change are written. Lowering
+    ``onsite_hours_per_term`` needs a ``reason``: the registered promise-change callbacks
+    (accounts.hooks; visits records it for the school) see old and new hours and it."""
     _require_manager(by, partnership.supplier_id)
+    locked = Partnership.objects.select_for_update(of=("self",)).get(pk=partnership.pk)
     products = data.pop("products", None)
     manager = data.get("account_manager")
-    if manager is not None and not scope_for(manager).supplier_role(partnership.supplier_id):
+    if manager is not None and not scope_for(manager).supplier_role(locked.supplier_id):
         raise ValidationError({"account_manager": "Choose a member of the supplier's staff."})
-    if products is not None and any(p.supplier_id != partnership.supplier_id for p in products):
+    if products is not None and any(p.supplier_id != locked.supplier_id for p in products):
         raise ValidationError({"products": "Products must be the supplier's own."})
-    fields = _apply(partnership, data)
-    partnership.full_clean(exclude=["products", "contacts"])
-    partnership.save(update_fields=[*fields, "updated_at"])
+    changed = {name: value for name, value in data.items() if getattr(locked, name) != value}
+    old_hours = locked.onsite_hours_per_term
+    fields = _apply(locked, changed)
+    locked.full_clean(exclude=["products", "contacts"])
+    if "onsite_hours_per_term" in changed:
+        new_hours = locked.onsite_hours_per_term
+        if new_hours < old_hours and not reason.strip():
+            raise ValidationError({"reason": PROMISE_REASON_REQUIRED})
+        promise_changed(
+            partnership=locked,
+            by=by,
+            old_hours=old_hours,
+            new_hours=new_hours,
+            reason=reason.strip(),
+        )
+    if fields:
+        locked.save(update_fields=[*fields, "updated_at"])
     if products is not None:
-        partnership.products.set(products)
-    return partnership
+        locked.products.set(products)
+    return locked
 
 
 @transaction.atomic

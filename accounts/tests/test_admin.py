@@ -370,20 +370,23 @@ def test_contact_tags_are_edited_as_checkboxes_and_stored_in_the_comma_wrapped_f
     assert list(Contact.objects.with_tag("it_lead").filter(pk=contact.pk)) == [contact]
 
 
-def test_a_posted_stage_is_ignored_while_the_agreement_is_saved(
+def test_a_posted_stage_and_promised_hours_are_ignored_while_the_agreement_is_saved(
     admin_client: Client, world: World
 ) -> None:
+    """The on-site hours promised change only through the product, which asks the reason
+    for lowering them and shows it to the school."""
     partnership = world.p_a1
+    promised = partnership.onsite_hours_per_term
     url = _change(partnership)
     data = _form_data(admin_client.get(url))
-    data.update(stage=Stage.ENDED, onsite_hours_per_term="12.5", contract_start="2026-09-01")
+    data.update(stage=Stage.ENDED, onsite_hours_per_term="0.5", contract_start="2026-09-01")
 
     response = admin_client.post(url, data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     partnership.refresh_from_db()
     assert partnership.stage == Stage.ENQUIRY
-    assert str(partnership.onsite_hours_per_term) == "12.5"
+    assert partnership.onsite_hours_per_term == promised
     assert partnership.contract_start == date(2026, 9, 1)
     assert not StageChange.objects.filter(partnership=partnership).exists()
 
