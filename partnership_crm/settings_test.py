@@ -28,8 +28,10 @@ STORAGES = {
     },
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not :memory:, so that a real Celery worker started by a test sees it.
+    # A file, not :memory:, so that a real Celery worker started by a test sees it. (Only
+    # the test settings make a folder on import: pytest starts no manage.py.)
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Replies by email on, with a known webhook secret for the tests' Inbound Parse fake.
 INBOUND_DOMAIN = "reply.test"
 INBOUND_SECRET = "inbound-test-secret"
