@@ -85,8 +85,9 @@ def promise_change_record(
 ) -> OnsiteCorrection | None:
     """Record the agreement's on-site hours per term being lowered (``reason`` required,
     else a field error on ``reason``); raising the promise needs no reason and records
-    nothing. For accounts' partnership update to call (accounts imports no other app: a
-    registered callback, like the pilot gate's readiness check)."""
+    nothing. accounts.services.partnership_update calls it, with the partnership row
+    locked, through accounts.hooks.register_promise_change (registered in
+    visits.apps.ready(): accounts imports no other app)."""
     old_hours, new_hours = Decimal(old_hours), Decimal(new_hours)
     if new_hours >= old_hours:
         return None
