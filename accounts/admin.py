@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 
 from .models import (
     Contact,
+    ContactProposal,
     Heartbeat,
     Membership,
     Organisation,
@@ -619,6 +620,18 @@ class StageChangeAdmin(ReadOnlyAdmin):
     )
     list_select_related = ("partnership__supplier", "partnership__school", "by")
     date_hierarchy = "at"
+
+
+@admin.register(ContactProposal)
+class ContactProposalAdmin(ReadOnlyAdmin):
+    """Support looks; only the school's lead decides a proposal (in the product), so an
+    admin edit can never create or link a school's staff record behind the school."""
+
+    list_display = ("__str__", "partnership", "status", "proposed_by", "proposed_at")
+    list_filter = ("status", ("partnership__supplier", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("email", "last_name", "partnership__school__name", "=partnership__school__urn")
+    list_select_related = ("partnership__supplier", "partnership__school", "proposed_by")
+    date_hierarchy = "proposed_at"
 
 
 @admin.register(Heartbeat)

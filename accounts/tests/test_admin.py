@@ -466,3 +466,17 @@ def test_a_trial_phase_cohort_must_be_the_schools_staff_and_joins_the_partnershi
     assert {c.pk for c in phase.cohort.all()} == {world.c_a_teacher.pk, world.c_a_unlinked.pk}
     assert phase.partnership.contact_links.filter(contact=world.c_a_unlinked).exists()
     assert phase.criteria.get().target == "80%"
+
+
+def test_support_reads_contact_proposals_but_cannot_decide_add_or_delete_them(
+    admin_client: Client, world: World
+) -> None:
+    proposal = world.cp_a1
+    listing = admin_client.get(_changelist("contactproposal"))
+    assert listing.status_code == 200 and proposal.email in listing.content.decode()
+    assert admin_client.get(_change(proposal)).status_code == 200  # view only
+    response = admin_client.post(_change(proposal), {"status": "accepted"})
+    assert response.status_code == 403
+    proposal.refresh_from_db()
+    assert proposal.status == "pending"
+    assert admin_client.get(reverse("admin:accounts_contactproposal_add")).status_code == 403
