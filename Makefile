@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint install migrate seed fuzz fuzz-conformance bench-tickets bench-nudges bench-reports clean
+.PHONY: run test lint install migrate seed fuzz fuzz-conformance bench-tickets bench-nudges bench-reports chaos clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench-nudges: install
 
 bench-reports: install
 	$(PY) -m bench.reports
+
+# The dispatcher through worker kills, broker kills, 429/500 storms and slow answers, with
+# and without webhook events (bench/chaos; needs PostgreSQL and redis-server).
+chaos: install
+	$(PY) -m bench.chaos
 
 clean:
 	rm -rf $(VENV) var
