@@ -19,6 +19,9 @@ urlpatterns = [
     path("portfolio/", supplier.portfolio, name="portfolio"),
     path("partnerships/<int:pk>/", supplier.partnership_detail, name="partnership"),
     path(
+        "partnerships/<int:pk>/contacts/propose/", supplier.contact_propose, name="contact-propose"
+    ),
+    path(
         "partnerships/<int:pk>/contacts/<int:contact_pk>/note/",
         supplier.contact_note_save,
         name="contact-note-save",

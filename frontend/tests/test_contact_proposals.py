@@ -104,3 +104,32 @@ def test_writing_editing_and_clearing_a_note_on_the_page(world, login):
         ).status_code
         == 404
     )
+
+
+def test_an_account_manager_proposes_on_the_page_and_learns_nothing_about_the_school(world, login):
+    client = login("s1_am")
+    url = f"/partnerships/{world.p_a1.pk}/contacts/propose/"
+    answers = []
+    for email in (world.c_a_unlinked.email, "fresh@ashfield.example"):
+        response = client.post(url, {"first_name": "Kim", "email": email, "tags": ["it_lead"]})
+        assert response.status_code == 302
+        page = client.get(response["Location"]).content.decode()
+        answers.append(page.count("their lead will accept or decline"))
+        assert world.c_a_unlinked.last_name not in page
+    assert answers == [1, 1]
+    assert ContactProposal.objects.filter(partnership=world.p_a1, status="pending").count() == 3
+    html = login("a_lead").get(f"/school/contacts/?school={world.school_a.pk}").content.decode()
+    assert escape(f"Link to existing {world.c_a_unlinked}") in html
+
+
+def test_proposing_on_the_page_shows_field_errors_and_is_for_managers_only(world, login):
+    client = login("s1_am")
+    url = f"/partnerships/{world.p_a1.pk}/contacts/propose/"
+    response = client.post(url, {"first_name": "", "email": "nope"})
+    assert response.status_code == 422
+    assert 'id="propose_email_errors"' in response.content.decode()
+    agent = login("s1_agent")
+    assert "Propose a contact" not in agent.get(f"/partnerships/{world.p_a1.pk}/").content.decode()
+    assert agent.post(url, {"first_name": "K", "email": "k@ashfield.example"}).status_code == 403
+    other = f"/partnerships/{world.p_a2.pk}/contacts/propose/"
+    assert client.post(other, {"first_name": "K", "email": "k@a.example"}).status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -23,6 +24,7 @@ from accounts.models import (
     Partnership,
     PartnershipContact,
     Stage,
+    StakeholderTag,
     SupplierContactNote,
     User,
 )
@@ -31,6 +33,7 @@ from accounts.services import (
     contact_note_create,
     contact_note_delete,
     contact_note_update,
+    contact_proposal_create,
     partnership_transition,
 )
 from accounts.stages import allowed_next as stage_allowed_next
@@ -137,7 +140,54 @@ def _contacts_and_notes(user: Any, p: Partnership) -> dict[str, Any]:
         .filter(partnership=p)
         .order_by("-proposed_at", "-id")[:CONTACT_PROPOSALS_SHOWN]
     )
-    return {"contacts": contacts, "contact_proposals": proposals}
+    return {
+        "contacts": contacts,
+        "contact_proposals": proposals,
+        "can_propose": scope_for(user).manages_supplier(p.supplier_id),
+        "propose_form": ProposeContactForm(auto_id="propose_%s"),
+    }
+
+
+class ProposeContactForm(forms.Form):
+    """A person the supplier asks the school to make a contact of the partnership."""
+
+    first_name = forms.CharField(max_length=100)
+    last_name = forms.CharField(max_length=100, required=False)
+    email = forms.EmailField()
+    job_title = forms.CharField(max_length=200, required=False)
+    tags = forms.MultipleChoiceField(
+        choices=StakeholderTag.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Suggested tags",
+    )
+
+
+@role_required(SUPPLIER)
+@require_POST
+def contact_propose(request: HttpRequest, pk: int) -> HttpResponse:
+    """Propose a contact to the school (accounts.services.contact_proposal_create): the
+    same answer whether or not the school holds the address; its lead decides."""
+    p = get_visible(
+        Partnership.objects.visible_to(request.user).select_related(
+            "school", "supplier", "account_manager"
+        ),
+        pk,
+    )
+    form = ProposeContactForm(request.POST, auto_id="propose_%s")
+    if form.is_valid():
+        try:
+            contact_proposal_create(by=request.user, partnership=p, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Proposed to {p.school.name}: their lead will accept or decline."
+            )
+            return redirect(f"{reverse('partnership', args=[p.pk])}#contacts-h")
+    context = _partnership_context(request, p)
+    context["propose_form"] = form
+    return render(request, "frontend/supplier/partnership.html", context, status=FORM_ERROR)
 
 
 CONTACT_PROPOSALS_SHOWN = 20
