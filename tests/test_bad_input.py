@@ -215,3 +215,44 @@ def test_the_browsable_api_shows_a_ticket(world: Any) -> None:
     )
     assert response.status_code == 200
     assert world.t_a1.__class__.objects.get(pk=world.t_a1.pk).priority == "high"
+
+
+# --- Every page, with the same values in the parameters pages read ---------------------------
+
+PAGE_PARAMS = [
+    "page", "week", "school", "supplier", "trust", "partnership", "status", "category",
+    "priority", "q", "mine", "ended", "from", "to", "template", "contact", "assignee",
+]  # fmt: skip
+PAGE_VALUES = {k: v for k, v in VALUES.items() if k != "nul"}  # NUL: 400 by the middleware
+
+
+def _page_routes() -> list[str]:
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    routes: list[str] = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern) and "<" not in route and "(" not in route:
+                routes.append("/" + route)
+
+    frontend = [p for p in get_resolver().url_patterns if "frontend" in str(p)]
+    walk(frontend, "")
+    return [r for r in routes if "sign-out" not in r]
+
+
+@pytest.mark.parametrize("user", ["s1_am", "a_lead", "a_teacher", "trust_lead"])
+def test_no_page_fails_on_an_extreme_value(world: Any, user: str) -> None:
+    client = _page_client(world, user)
+    routes = _page_routes()
+    assert "/visits/" in routes and "/school/tickets/" in routes
+    failures = []
+    for route in routes:
+        for label, value in PAGE_VALUES.items():
+            response = client.get(route, dict.fromkeys(PAGE_PARAMS, value))
+            if response.status_code >= 500:
+                failures.append(f"{route} {label}: {response.status_code}")
+    assert not failures, "\n".join(failures)
