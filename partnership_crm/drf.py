@@ -16,6 +16,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 IN_USE = "Other records still use this one, so it cannot be deleted."
@@ -138,11 +139,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ProtectedError | RestrictedError):
         # A delete that a view checked for ("rules use this template") can still meet a row
         # added since by another request: the database's PROTECT answers, and so do we.
+        set_rollback()
         return Response({"detail": IN_USE}, status=400)
     if isinstance(exc, DataError | OverflowError):
         # The last line of defence (fields and filters check their own ranges first): a
         # value the database or the calendar cannot hold is the client's to correct.
         logger.warning("Bad input on %s: %r", context["request"].path, exc)
+        set_rollback()
         return Response({"detail": OUT_OF_RANGE}, status=400)
     return drf_exception_handler(exc, context)
 

@@ -256,3 +256,18 @@ def test_no_page_fails_on_an_extreme_value(world: Any, user: str) -> None:
             if response.status_code >= 500:
                 failures.append(f"{route} {label}: {response.status_code}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("error", [OverflowError("date value out of range"), "data"])
+def test_a_value_nothing_checked_is_still_a_400(world: Any, error: Any) -> None:
+    """The exception handler's last line of defence, for an input no field or filter
+    range-checks: the database's DataError or the calendar's OverflowError."""
+    from unittest import mock
+
+    from django.db import DataError
+
+    exc = DataError("integer out of range") if error == "data" else error
+    with mock.patch("tickets.views.TicketViewSet.list", side_effect=exc):
+        response = world.client("s1_am").get("/api/v1/tickets/")
+    assert response.status_code == 400
+    assert "out of range" in response.json()["detail"]
