@@ -398,7 +398,9 @@ def contact_proposal_accept(*, proposal: ContactProposal, by: User) -> ContactPr
             job_title=proposal.job_title,
             tags=proposal.tags,
         )
-        contact.full_clean()
+        # Uniqueness is the database's to settle: an address added meanwhile (by the lead,
+        # or by accepting another supplier's proposal of it) is linked, not refused.
+        contact.full_clean(validate_unique=False, validate_constraints=False)
         try:
             with transaction.atomic():
                 contact.save()

@@ -200,3 +200,43 @@ def test_accept_racing_another_decision_has_exactly_one_outcome(second: str) -> 
     assert stored.status == {"accept": "accepted", "decline": "declined"}[done[0]]
     links = PartnershipContact.objects.filter(partnership=world.p_a1, contact=world.c_a_dsl)
     assert links.count() == (1 if stored.status == "accepted" else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_suppliers_proposals_of_one_new_address_accepted_at_once_make_one_contact() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the race is only real with two PostgreSQL connections")
+    from accounts.services import contact_proposal_create
+
+    world = build_world()
+    lead = world.users["a_lead"]
+    proposals = [
+        contact_proposal_create(
+            by=world.users[who], partnership=p, first_name="Lee", email="lee.new@ashfield.example"
+        )
+        for who, p in (("s1_am", world.p_a1), ("s2_am", world.p_a2))
+    ]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def accept(proposal: ContactProposal) -> None:
+        try:
+            start.wait(timeout=10)
+            contact_proposal_accept(proposal=proposal, by=lead)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=accept, args=(p,)) for p in proposals]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, errors
+    [contact] = Contact.objects.filter(school=world.school_a, email="lee.new@ashfield.example")
+    linked = set(contact.partnership_links.values_list("partnership_id", flat=True))
+    assert linked == {world.p_a1.pk, world.p_a2.pk}
+    assert {
+        p.contact_id for p in ContactProposal.objects.filter(pk__in=[x.pk for x in proposals])
+    } == {contact.pk}
