@@ -9,7 +9,12 @@ The real dispatcher through faults, each case with and without SendGrid's events
 * 429-storm:     SendGrid answers every request 429 (Retry-After: 1) for a while;
 * 500-storm:     the same with 500;
 * slow-answers:  SENDGRID_TIMEOUT=2 and SendGrid ACCEPTS each mail but answers after 3 s
-                 for a while: every one of those requests is "maybe sent".
+                 for a while: every one of those requests is "maybe sent";
+* slow-lost:     the same, but SendGrid does NOT accept those mails (the request reached it,
+                 and was lost there): "maybe sent" that was in fact never sent;
+* slow-lost-later (not in the default run): slow-lost with later traffic: a tenth of the
+                 nudges fall due 3 minutes after the rest, so that SendGrid's events for
+                 them show the lost requests never arrived.
 
 Real parts: Celery workers started from the Procfile's worker line (subprocesses), a
 dedicated PostgreSQL database (CHAOS_DATABASE_URL, default
@@ -52,7 +57,9 @@ from typing import Any
 from bench.chaos import parts
 from bench.chaos.parts import ROOT, log
 
-CASES = ("worker-kill", "broker-kill", "429-storm", "500-storm", "slow-answers")
+CASES = ("worker-kill", "broker-kill", "429-storm", "500-storm", "slow-answers", "slow-lost")
+MORE_CASES = ("slow-lost-later",)
+LATER_SECONDS = 180  # slow-lost-later: when the later tenth falls due
 BEAT_EVERY = 2.0  # real seconds between dispatch_nudges sent by this process
 QUIET = 6.0  # real seconds without change (and no task running) before the clock moves
 STORM_SECONDS = 15.0  # how long a storm / slow spell lasts (real seconds)
@@ -256,6 +263,15 @@ def run_case(kind: str, events: bool, ctx: Context) -> dict[str, Any]:
         cursor.execute("TRUNCATE nudges_nudgeevent, nudges_nudge, nudges_sendattempt CASCADE")
     ids = data.load_nudges(ctx.world, ctx.args.nudges, timezone.now() - timedelta(seconds=60))
     ctx.flush_redis()
+    notes: list[str] = []
+    if kind == "slow-lost-later":
+        from nudges.models import Nudge
+
+        later = ids[-max(1, len(ids) // 10) :]
+        Nudge.objects.filter(pk__in=later).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=LATER_SECONDS)
+        )
+        notes.append(f"{len(later)} nudges fall due {LATER_SECONDS}s after the rest")
 
     fake = FakeSendGrid(webhook_url=ctx.webhook_url if events else None, event_delay=1.0)
     fake.start()
@@ -266,7 +282,7 @@ def run_case(kind: str, events: bool, ctx: Context) -> dict[str, Any]:
     env = {**sendgrid_env(fake), "NUDGE_BATCH_SIZE": str(ctx.args.batch_size)}
     if not events:
         del env["SENDGRID_WEBHOOK_PUBLIC_KEY"]
-    if kind == "slow-answers":
+    if kind.startswith("slow-"):
         env["SENDGRID_TIMEOUT"] = str(SLOW_TIMEOUT)
     workers = Workers(
         ctx.folder / name.replace("/", "-"),
@@ -276,7 +292,6 @@ def run_case(kind: str, events: bool, ctx: Context) -> dict[str, Any]:
         ctx.args.pool.split(),
     )
     skipped = 0.0
-    notes: list[str] = []
     real_started = time.monotonic()
 
     def beat() -> None:
@@ -324,6 +339,8 @@ def run_case(kind: str, events: bool, ctx: Context) -> dict[str, Any]:
                 until = time.monotonic() + STORM_SECONDS
                 if kind == "slow-answers":
                     bad = Reply(delay=SLOW_ANSWER)  # accepted, answered after the timeout
+                elif kind.startswith("slow-lost"):
+                    bad = Reply(delay=SLOW_ANSWER, accept=False)  # never accepted
                 else:
                     status = 429 if kind == "429-storm" else 500
                     bad = Reply(status, {"Retry-After": "1"} if status == 429 else {})
@@ -537,7 +554,7 @@ def main() -> None:
     args = _args()
     parts.setup_django()
     wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = set(wanted) - set(CASES)
+    unknown = set(wanted) - set(CASES + MORE_CASES)
     if unknown:
         sys.exit(f"unknown cases: {', '.join(sorted(unknown))} (choose from {', '.join(CASES)})")
     flavours = {"both": (True, False), "with": (True,), "without": (False,)}[args.events]
