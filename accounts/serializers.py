@@ -219,7 +219,11 @@ class ContactProposalSerializer(serializers.ModelSerializer):
             return None
         if school_id not in scope_for(request.user).all_school_ids:
             return None
-        contact = existing_contact_for(obj)
+        known = self.context.get("existing_contacts")  # a list's, read in one query
+        if known is not None:
+            contact = known.get((school_id, obj.email))
+        else:
+            contact = existing_contact_for(obj)
         return {"id": contact.pk, "name": str(contact)} if contact else None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

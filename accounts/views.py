@@ -200,6 +200,25 @@ class ContactProposalViewSet(ScopedModelViewSet):
     def optimise(self, queryset: QuerySet[ContactProposal]) -> QuerySet[ContactProposal]:
         return queryset.select_related("partnership__supplier", "proposed_by")
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rows = list(page if page is not None else queryset)
+        # The school's existing records for the page's pending addresses, in one query
+        # (only for the schools whose records the user reads in full).
+        schools = scope_for(request.user).all_school_ids
+        pending = [r for r in rows if r.status == "pending" and r.partnership.school_id in schools]
+        existing = {
+            (c.school_id, c.email): c
+            for c in Contact.objects.visible_to(request.user).filter(
+                school_id__in={r.partnership.school_id for r in pending},
+                email__in={r.email for r in pending},
+            )
+        }
+        context = {**self.get_serializer_context(), "existing_contacts": existing}
+        data = ContactProposalSerializer(rows, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
     @extend_schema(responses={201: ContactProposalSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         s = self.get_serializer(data=request.data)

@@ -240,3 +240,28 @@ def test_two_suppliers_proposals_of_one_new_address_accepted_at_once_make_one_co
     assert {
         p.contact_id for p in ContactProposal.objects.filter(pk__in=[x.pk for x in proposals])
     } == {contact.pk}
+
+
+def test_the_leads_list_costs_the_same_queries_for_one_proposal_or_many(world):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.services import contact_proposal_create
+
+    def count() -> tuple[int, int]:
+        with CaptureQueriesContext(conn) as queries:
+            body = world.client("a_lead").get(URL, {"status": "pending"}).json()
+        return len(queries), body["count"]
+
+    few, n_few = count()
+    for i in range(6):
+        email = world.c_a_it.email if i == 0 else f"extra{i}@ashfield.example"
+        contact_proposal_create(
+            by=world.users["s2_am"], partnership=world.p_a2, first_name="E", email=email
+        )
+    many, n_many = count()
+    assert (n_few, n_many) == (1, 7)
+    assert many == few
+    rows = world.client("a_lead").get(URL, {"status": "pending"}).json()["results"]
+    linked = [r for r in rows if r["existing_contact"]]
+    assert {r["existing_contact"]["id"] for r in linked} == {world.c_a_it.pk, world.c_a_dsl.pk}
