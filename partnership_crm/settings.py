@@ -409,11 +409,13 @@ NUDGE_CONTACT_WEEKLY_CAP = env_int("NUDGE_CONTACT_WEEKLY_CAP", 2)  # across all 
 NUDGE_MAX_ATTEMPTS = env_int("NUDGE_MAX_ATTEMPTS", 8)
 NUDGE_STALE_CLAIM_SECONDS = env_int("NUDGE_STALE_CLAIM_SECONDS", 300)
 # A nudge whose request's answer was lost waits this long for SendGrid's events. Then it is
-# sent again only if events came for requests made NUDGE_EVENT_MARGIN_SECONDS or more after
-# it (within NUDGE_EVIDENCE_WINDOW_SECONDS) and none for its own: otherwise it is held for
-# the supplier admin to resend or drop. Never resent on silence.
+# sent again only if events came for requests made after it (more than
+# NUDGE_EVENT_MARGIN_SECONDS after, within NUDGE_EVIDENCE_WINDOW_SECONDS) and none for its
+# own: otherwise it is held for the supplier admin to resend or drop. Never resent on
+# silence. (The settle time is the real margin: five minutes of events for later requests
+# and none for this one.)
 NUDGE_SETTLE_SECONDS = env_int("NUDGE_SETTLE_SECONDS", 300)
-NUDGE_EVENT_MARGIN_SECONDS = env_int("NUDGE_EVENT_MARGIN_SECONDS", 60)
+NUDGE_EVENT_MARGIN_SECONDS = env_int("NUDGE_EVENT_MARGIN_SECONDS", 0)
 NUDGE_EVIDENCE_WINDOW_SECONDS = env_int("NUDGE_EVIDENCE_WINDOW_SECONDS", 3600)
 NUDGE_SETTLE_BATCH = 100  # requests in doubt looked at per recovery run
 NUDGE_PLAN_HORIZON_DAYS = env_int("NUDGE_PLAN_HORIZON_DAYS", 14)

@@ -158,6 +158,25 @@ def test_a_request_with_no_events_while_later_requests_have_them_is_sent_again_o
     assert after.text.count("Unsubscribe:") == 1
 
 
+def test_events_for_a_request_made_seconds_later_are_evidence_after_the_settle_time(
+    quiet: Any,  # noqa: F811
+) -> None:
+    world = quiet
+    lost = _due(world)
+    with time_machine.travel(MONDAY_10, tick=False):
+        dispatch_due(sender=ScriptedSender(["unknown"]))
+    later = _due(world, contact=new_contact(world), when=MONDAY_10)
+    with time_machine.travel(MONDAY_10 + timedelta(seconds=3), tick=False):
+        dispatch_due(sender=ScriptedSender())
+        record_events([processed(later.pk)])
+    with time_machine.travel(MONDAY_10 + timedelta(minutes=4), tick=False):
+        assert recover()["resent"] == 0  # not before the settle time
+    with time_machine.travel(MONDAY_10 + timedelta(minutes=6), tick=False):
+        assert recover()["resent"] == 1
+    lost.refresh_from_db()
+    assert lost.status == "scheduled"
+
+
 def test_a_retry_sends_the_stored_rendering_with_one_footer(quiet: Any) -> None:  # noqa: F811
     world = quiet
     nudge = _due(world)
