@@ -26,7 +26,10 @@ BASE_DIR = Path(settings.BASE_DIR)
 def _env(var_dir: Path, **extra: str | None) -> dict[str, str]:
     """The environment a production deploy sets (README's configuration table); an extra
     of None unsets that variable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DEBUG")}
+    # Not DJANGO_ALLOW_ASYNC_UNSAFE either: the browser tests (pytest-playwright) set it in
+    # this process, and a deploy never has it.
+    skip = ("DJANGO_SETTINGS_MODULE", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     env.update(
         DJANGO_SETTINGS_MODULE="partnership_crm.settings",
         DEBUG="false",
