@@ -4,34 +4,17 @@ could send an email twice or move it to another tenant."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import Nudge, NudgeEvent, NudgeReply, SendAttempt
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class NudgeEventInline(admin.TabularInline):
+class NudgeEventInline(ReadOnlyInline):
     model = NudgeEvent
-    extra = 0
-    can_delete = False
     fields = ["occurred_at", "event", "email", "reason", "sg_event_id"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Nudge)

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.admin import ReadOnlyAdmin
 from tickets.admin import TenancyReadOnlyMixin
 
 from .corrections import is_evidence
@@ -76,7 +77,7 @@ class TimeEntryAdmin(TenancyReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(OnsiteCorrection)
-class OnsiteCorrectionAdmin(admin.ModelAdmin):
+class OnsiteCorrectionAdmin(ReadOnlyAdmin):
     """Read-only: the record of changes to on-site time, written by visits.corrections."""
 
     list_display = ["at", "school", "supplier", "change", "old_value", "new_value", "by"]
@@ -84,15 +85,6 @@ class OnsiteCorrectionAdmin(admin.ModelAdmin):
     list_select_related = ["school", "supplier", "by"]
     search_fields = ["school__name", "school__urn", "reason"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(CalendarFeed)
