@@ -548,7 +548,3 @@ def _events_passed(started: datetime) -> bool:
         .values_list("id", flat=True)[:20]
     )
     return bool(later) and NudgeEvent.objects.filter(nudge__attempt_id__in=later).exists()
-
-
-def held_count(supplier_ids: frozenset[int] | set[int]) -> int:
-    return Nudge.objects.filter(status=S.HELD, supplier_id__in=supplier_ids).count()
