@@ -246,6 +246,9 @@ class Contact(models.Model):
     tags = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the person was erased (privacy/erasure.py): name, email and what they wrote
+    # replaced by a pseudonym; the row stays so reports keep counting what it links to.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = ContactQuerySet.as_manager()
 
@@ -582,6 +585,17 @@ class SuccessCriterion(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class ErasedAddress(models.Model):
+    """The keyed hash of an erased person's email address (``accounts.privacy_hash``), so
+    that nobody adds the address again and no nudge goes to it, without keeping the address."""
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    erased_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"erased address {self.email_hash[:12]}…"
 
 
 class Heartbeat(models.Model):

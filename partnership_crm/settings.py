@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "axes",
+    "simple_history",
+    # Below every domain app: the audit trail's fields, channel and recording.
+    "audit",
     "accounts",
     "tickets",
     "visits",
@@ -64,6 +67,8 @@ INSTALLED_APPS = [
     "inbound",
     "termfeeds",
     "reports",
+    # Above every domain app: the audit trail's pages, subject access, erasure, retention.
+    "privacy",
     "demo",
     "frontend",
 ]
@@ -80,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Who and through which channel (page, API, admin) for the audit trail.
+    "audit.middleware.AuditMiddleware",
     # Last: turns a locked-out sign-in (django-axes) into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -204,7 +211,31 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 86400.0,
         "options": {"expires": 86400},
     },
+    "apply-retention": {
+        # Deletes or blanks what is past its retention (RETENTION below), in small batches.
+        "task": "privacy.tasks.apply_retention",
+        "schedule": 86400.0,
+        "options": {"expires": 86400},
+    },
 }
+# How long personal data is kept, in days (privacy/retention.py; the README says why).
+RETENTION_DAYS = {
+    # Ticket messages and attachments, after the ticket closes.
+    "ticket_messages": env_int("RETENTION_TICKET_MESSAGES_DAYS", 3 * 365),
+    # A sent nudge's rendered subject and bodies, after it was sent.
+    "nudge_bodies": env_int("RETENTION_NUDGE_BODIES_DAYS", 365),
+    # SendGrid event webhook payloads, after they arrived.
+    "webhook_payloads": env_int("RETENTION_WEBHOOK_PAYLOADS_DAYS", 90),
+    # Inbound Parse raw mail, after it arrived.
+    "inbound_raw": env_int("RETENTION_INBOUND_RAW_DAYS", 30),
+    # Audit trail entries, after they were recorded.
+    "audit": env_int("RETENTION_AUDIT_DAYS", 6 * 365),
+}
+# Keys the hash of an erased person's email (accounts/privacy_hash.py); default from SECRET_KEY.
+# Set it explicitly before rotating SECRET_KEY, or erased addresses stop matching.
+PRIVACY_HASH_KEY = env_str("PRIVACY_HASH_KEY", "")
+# Rows per statement when retention deletes or blanks (each batch its own transaction).
+RETENTION_BATCH = env_int("RETENTION_BATCH", 500)
 # Term-dates calendar URLs a school lead subscribes to (termfeeds/fetch.py).
 TERM_FEED_TIMEOUT = env_int("TERM_FEED_TIMEOUT", 10)
 TERM_FEED_MAX_BYTES = env_int("TERM_FEED_MAX_BYTES", 1_000_000)

@@ -3,6 +3,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inbound.views import sendgrid_inbound
+from privacy import trail_urls as privacy_trail_urls
+from privacy import urls as privacy_urls
 from nudges.unsubscribe import unsubscribe
 from nudges.webhooks import sendgrid_events
 from visits.feeds import visits_ics
@@ -15,6 +17,8 @@ api_v1 = [
     path("", include("visits.urls")),
     path("", include("nudges.urls")),
     path("", include("reports.urls")),
+    path("", include(privacy_urls.api_urlpatterns)),
+    path("", include(privacy_trail_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -35,5 +39,7 @@ urlpatterns = [
         visits_ics,
         name="calendar-feed-ics",
     ),
+    path("", include(privacy_urls.urlpatterns)),
+    path("", include(privacy_trail_urls.urlpatterns)),
     path("", include("frontend.urls")),
 ]

@@ -1,0 +1,8 @@
+class AuditMiddleware:
+    """Placeholder until the audit trail's recording lands (issue 14)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
