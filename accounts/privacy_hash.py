@@ -15,7 +15,9 @@ def _key() -> bytes:
     configured = getattr(settings, "PRIVACY_HASH_KEY", "")
     if configured:
         return configured.encode()
-    return hashlib.sha256(b"partnership-crm erased addresses:" + settings.SECRET_KEY.encode()).digest()
+    return hashlib.sha256(
+        b"partnership-crm erased addresses:" + settings.SECRET_KEY.encode()
+    ).digest()
 
 
 def email_hash(email: str) -> str:

@@ -3,10 +3,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inbound.views import sendgrid_inbound
-from privacy import trail_urls as privacy_trail_urls
-from privacy import urls as privacy_urls
 from nudges.unsubscribe import unsubscribe
 from nudges.webhooks import sendgrid_events
+from privacy import trail_urls as privacy_trail_urls
+from privacy import urls as privacy_urls
 from visits.feeds import visits_ics
 
 from .health import healthz
