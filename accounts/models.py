@@ -9,6 +9,9 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from audit.models import AuditFields
 
 from .querysets import (
     ContactProposalQuerySet,
@@ -199,6 +202,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords(bases=[AuditFields])
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "organisation"], name="one_role_per_org"),
@@ -251,6 +256,8 @@ class Contact(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = ContactQuerySet.as_manager()
+
+    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -357,6 +364,8 @@ class Partnership(models.Model):
 
     objects = PartnershipQuerySet.as_manager()
 
+    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["updated_at"])
+
     class Meta:
         ordering = ["-updated_at", "id"]
         indexes = [
@@ -396,6 +405,8 @@ class PartnershipContact(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="partnership_links")
     added_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
     added_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(bases=[AuditFields])
 
     class Meta:
         constraints = [
@@ -443,6 +454,8 @@ class ContactProposal(models.Model):
     )
 
     objects = ContactProposalQuerySet.as_manager()
+
+    history = HistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["-proposed_at", "id"]
@@ -555,6 +568,8 @@ class TrialPhase(models.Model):
 
     objects = TrialPhaseQuerySet.as_manager()
 
+    history = HistoricalRecords(bases=[AuditFields])
+
     class Meta:
         ordering = ["start_date", "id"]
         constraints = [
@@ -578,6 +593,8 @@ class SuccessCriterion(models.Model):
     target = models.CharField(max_length=200, blank=True)
     evaluation = models.CharField(max_length=12, choices=Evaluation.choices, blank=True)
     evidence = models.TextField(blank=True)
+
+    history = HistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["id"]

@@ -6,6 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from audit.models import AuditFields
 
 from .querysets import (
     NudgeQuerySet,
@@ -36,6 +39,8 @@ class NudgeTemplate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = NudgeTemplateQuerySet.as_manager()
+
+    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name", "id"]
@@ -90,6 +95,8 @@ class NudgeRule(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = NudgeRuleQuerySet.as_manager()
+
+    history = HistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["name", "id"]
@@ -299,6 +306,8 @@ class OptOut(models.Model):
 
     objects = OptOutQuerySet.as_manager()
 
+    history = HistoricalRecords(bases=[AuditFields])
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -363,6 +372,8 @@ class NudgeReply(models.Model):
     notified_at = models.DateTimeField(null=True, blank=True)
 
     objects = NudgeReplyQuerySet.as_manager()
+
+    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["notified_at"])
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -8,6 +8,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from audit.models import AuditFields
 
 from .querysets import TicketAttachmentQuerySet, TicketMessageQuerySet, TicketQuerySet
 
@@ -155,6 +158,16 @@ class Ticket(TenancyFromPartnership, models.Model):
     notified_resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TicketQuerySet.as_manager()
+
+    history = HistoricalRecords(
+        bases=[AuditFields],
+        excluded_fields=[
+            "updated_at",
+            "search_document",
+            "notified_first_response_at",
+            "notified_resolved_at",
+        ],
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,7 +5,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
+from audit.models import AuditFields
 from tickets.models import TenancyFromPartnership
 
 from .querysets import (
@@ -61,6 +63,8 @@ class Visit(TenancyFromPartnership, models.Model):
 
     objects = VisitQuerySet.as_manager()
 
+    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["updated_at", "sequence"])
+
     class Meta:
         ordering = ["starts_at", "id"]
         indexes = [
@@ -113,6 +117,8 @@ class ReadinessAssessment(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["updated_at"])
+
     def __str__(self) -> str:
         return f"Readiness of visit {self.visit_id}: {self.outcome or 'not assessed'}"
 
@@ -129,6 +135,8 @@ class ReadinessCheck(models.Model):
     area = models.CharField(max_length=20, choices=ReadinessArea.choices)
     result = models.CharField(max_length=10, choices=Result.choices)
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["id"]
@@ -157,6 +165,8 @@ class FollowUpAction(models.Model):
     )
 
     objects = FollowUpActionQuerySet.as_manager()
+
+    history = HistoricalRecords(bases=[AuditFields])
 
     class Meta:
         ordering = ["due_on", "id"]
