@@ -13,6 +13,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.history import record_changes
+
 from .hooks import promise_changed
 from .models import (
     Contact,
@@ -238,10 +240,24 @@ def product_delete(*, product: Product, by: User) -> None:
 def link_contacts(partnership: Partnership, contacts: Iterable[Contact], by: User) -> None:
     """Make the contacts part of the partnership (who the supplier may contact there); one
     insert whatever their number, and linking someone already linked changes nothing."""
+    contacts = list(contacts)
+    already = set(
+        PartnershipContact.objects.filter(
+            partnership=partnership, contact__in=contacts
+        ).values_list("contact_id", flat=True)
+    )
     PartnershipContact.objects.bulk_create(
         [PartnershipContact(partnership=partnership, contact=c, added_by=by) for c in contacts],
         ignore_conflicts=True,
     )
+    # bulk_create writes no history (and returns no ids with ignore_conflicts): the new links'.
+    new = [c.pk for c in contacts if c.pk not in already]
+    if new:
+        record_changes(
+            PartnershipContact.objects.filter(partnership=partnership, contact_id__in=new),
+            history_type="+",
+            user=by,
+        )
 
 
 SUPPLIERS_PROPOSE = (
@@ -524,8 +540,12 @@ def trial_phase_create(
     if cohort:
         phase.cohort.set(cohort)
         link_contacts(partnership, cohort, by)  # the cohort is part of the partnership
-    SuccessCriterion.objects.bulk_create(
-        SuccessCriterion(phase=phase, **criterion) for criterion in criteria or []
+    record_changes(
+        SuccessCriterion.objects.bulk_create(
+            SuccessCriterion(phase=phase, **criterion) for criterion in criteria or []
+        ),
+        history_type="+",
+        user=by,
     )
     return phase
 
@@ -593,9 +613,13 @@ def trial_phase_update(
         link_contacts(phase.partnership, cohort, by)
     # Criteria given here are added to the phase's; existing ones are never rewritten or
     # removed through the API (their evaluation would no longer match what they say).
-    SuccessCriterion.objects.bulk_create(
-        SuccessCriterion(phase=phase, description=c["description"], target=c.get("target", ""))
-        for c in criteria
+    record_changes(
+        SuccessCriterion.objects.bulk_create(
+            SuccessCriterion(phase=phase, description=c["description"], target=c.get("target", ""))
+            for c in criteria
+        ),
+        history_type="+",
+        user=by,
     )
     return phase
 
@@ -701,6 +725,7 @@ def trial_phase_evaluate(
         criterion.evaluation, criterion.evidence = evaluation, evidence
         changed.append(criterion)
     SuccessCriterion.objects.bulk_update(changed, ["evaluation", "evidence"])
+    record_changes(changed, user=by)
     if impact is not None:
         phase.impact = impact.strip()
         phase.save(update_fields=["impact"])

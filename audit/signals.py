@@ -8,9 +8,8 @@ from typing import Any
 
 from simple_history.models import HistoricalRecords
 
-from .context import bind, current, unbind
-
-_REQUEST_CHANNELS = {"page", "api", "admin", "system"}
+from .context import bind, unbind
+from .history import channel_and_via
 
 # task id -> (the channel binding to undo, the request it hid): a task's change is the
 # system's, even when an eager task runs inside a request (as it does in tests).
@@ -21,14 +20,7 @@ _NO_REQUEST = object()
 def fill_channel(sender: Any, history_instance: Any, **kwargs: Any) -> None:
     if not hasattr(history_instance, "history_channel"):
         return
-    channel, via = current()
-    if not via and channel in _REQUEST_CHANNELS:
-        request = getattr(HistoricalRecords.context, "request", None)
-        match = getattr(request, "resolver_match", None)
-        if match is not None:
-            via = match.view_name or ""
-    history_instance.history_channel = channel
-    history_instance.history_via = via[:200]
+    history_instance.history_channel, history_instance.history_via = channel_and_via()
 
 
 def task_started(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ from email_reply_parser import EmailReplyParser
 
 from accounts.models import Contact, Stage, User
 from accounts.scoping import scope_for
+from audit.context import recording
 from nudges.models import Nudge
 from nudges.replies import record_reply
 from partnership_crm.reply_tokens import BadToken, ReplyToken, read_reply_address
@@ -70,7 +71,7 @@ def receive(message: InboundMessage) -> Received:
         return Received("duplicate", "this message was already received")
     try:
         # Files stored for the reply are deleted again if it is refused after all.
-        with atomic_with_files():
+        with atomic_with_files(), recording("inbound", "sendgrid-inbound"):
             _let_in(message, record)
     except Refused as refusal:
         record.status, record.reason = S.REFUSED, refusal.reason[:300]

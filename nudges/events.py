@@ -25,6 +25,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.history import record_changes
+
 from .models import Nudge, NudgeEvent, OptOut, Suppression
 
 # Any event proves SendGrid accepted the request that carried the nudge: it was sent.
@@ -302,6 +304,13 @@ def _apply(fresh: list[Event], nudges: dict[int, Nudge]) -> None:
     if opt_outs:
         # An existing opt-out (from the link, the school lead...) is kept as it is.
         OptOut.objects.bulk_create(list(opt_outs.values()), ignore_conflicts=True)
+        # The ones created now (an existing one keeps its own time): their history rows.
+        record_changes(
+            OptOut.objects.filter(
+                created_at=now, contact_id__in={contact for contact, _ in opt_outs}
+            ),
+            history_type="+",
+        )
 
 
 def _settle(nudge: Nudge, e: Event) -> bool:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.scoping import scope_for
+from audit.history import record_changes
 from partnership_crm.mail import send_once
 
 from .models import Nudge, NudgeReply
@@ -78,9 +79,17 @@ def resume(*, reply: NudgeReply, by: User) -> int:
         raise PermissionDenied("Only the supplier's admins and account managers resume nudges.")
     if reply.stopped_rule_id is None:
         return 0
-    return NudgeReply.objects.filter(
+    stops = NudgeReply.objects.filter(
         contact_id=reply.contact_id, stopped_rule_id=reply.stopped_rule_id, resumed_at__isnull=True
-    ).update(resumed_at=timezone.now(), resumed_by=by)
+    )
+    # Locked, so the rows updated are the rows whose history is written (no second resume
+    # of the same stop in between).
+    ids = list(stops.select_for_update().values_list("pk", flat=True))
+    resumed = NudgeReply.objects.filter(pk__in=ids, resumed_at__isnull=True).update(
+        resumed_at=timezone.now(), resumed_by=by
+    )
+    record_changes(NudgeReply.objects.filter(pk__in=ids), user=by)
+    return resumed
 
 
 def send_reply_notification(*, reply_id: int) -> bool:

@@ -19,6 +19,7 @@ from accounts.calendars import calendar_for_school
 from accounts.models import Partnership, Product, User
 from accounts.scoping import scope_for
 from accounts.working_time import WorkingCalendar
+from audit.history import record_changes
 
 from . import sla
 from .attachments import (
@@ -520,4 +521,6 @@ def ticket_rate(*, ticket: Ticket, by: User, rating: int, comment: str = "") -> 
     if rated != 1:
         raise ValidationError({"rating": "You have already rated this ticket."})
     _event(ticket, TicketEvent.Kind.RATED, by, now, to_value=str(rating))
-    return Ticket.objects.get(pk=ticket.pk)
+    fresh = Ticket.objects.get(pk=ticket.pk)
+    record_changes([fresh], user=by)  # the update wrote no history
+    return fresh
