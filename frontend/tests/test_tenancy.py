@@ -56,6 +56,8 @@ def _pages(world: Any, user: str) -> list[str]:
             urls.append(f"/school/tickets/{t.pk}/" if s.all_school_ids else f"/my-tickets/{t.pk}/")
     if s.trust_ids:
         urls.append("/trust/")
+    if s.all_school_ids or any(r == "supplier_admin" for r in s.supplier_roles.values()):
+        urls.append("/audit/")  # the audit trail (privacy/trail.py)
     return urls
 
 
