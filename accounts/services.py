@@ -30,6 +30,7 @@ from .models import (
     TrialPhase,
     User,
 )
+from .privacy_hash import erased
 from .scoping import scope_for
 from .stages import PILOT_GATE_MESSAGE, allowed_next, is_technically_ready
 
@@ -260,6 +261,16 @@ def link_contacts(partnership: Partnership, contacts: Iterable[Contact], by: Use
         )
 
 
+ERASED_MESSAGE = (
+    "This person was erased at the school's request: their address may not be added again."
+)
+
+
+def _refuse_erased(email: str) -> None:
+    if email and erased({email}):
+        raise ValidationError({"email": ERASED_MESSAGE})
+
+
 SUPPLIERS_PROPOSE = (
     "A school's staff record is the school's: propose the person with POST "
     "/api/v1/contact-proposals/ and the school's lead adds them."
@@ -292,6 +303,7 @@ def contact_create(
             SUPPLIERS_PROPOSE if s.is_supplier_staff else "Only the school's lead adds staff."
         )
     email = (fields.get("email") or "").lower()
+    _refuse_erased(email)
     if Contact.objects.filter(school=school, email=email).exists():
         raise ValidationError({"email": "This school already has a contact with this email."})
     contact = Contact(school=school, **{**fields, "email": email})
@@ -354,6 +366,7 @@ def contact_proposal_create(
     if partnership.stage == Stage.ENDED:
         raise ValidationError({"partnership": "This partnership has ended."})
     email = (fields.pop("email", "") or "").strip().lower()
+    _refuse_erased(email)
     linked = Contact.objects.filter(
         school_id=partnership.school_id, email=email, partnership_links__partnership=partnership
     )
@@ -403,6 +416,7 @@ def contact_proposal_accept(*, proposal: ContactProposal, by: User) -> ContactPr
     holds it), or create the contact from the proposal; either way linked to the
     proposing partnership. Nobody is emailed."""
     proposal = _lock_pending(proposal, by)
+    _refuse_erased(proposal.email)
     partnership = proposal.partnership
     contact = existing_contact_for(proposal)
     if contact is None:

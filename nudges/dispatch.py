@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.calendars import calendars_for_schools
 from accounts.models import Contact
+from accounts.privacy_hash import erased
 from partnership_crm.reply_tokens import reply_address
 from visits.hours import term_spans
 
@@ -270,11 +271,13 @@ def _gate(batch: list[Nudge], token: uuid.UUID, now: datetime, stats: DispatchSt
         OptOut.objects.filter(contact_id__in=contact_ids).values_list("contact_id", "supplier_id")
     )
     replied = active_stops(contact_ids)
+    addresses = {n.contact.email.lower() for n in batch}
     suppressed = set(
-        Suppression.objects.filter(email__in={n.contact.email.lower() for n in batch}).values_list(
-            "email", flat=True
-        )
+        Suppression.objects.filter(email__in=addresses).values_list("email", flat=True)
     )
+    # An erased person's address (kept only as a keyed hash) and their pseudonymised record.
+    suppressed |= erased(addresses)
+    suppressed |= {n.contact.email.lower() for n in batch if n.contact.erased_at is not None}
     since = now - WEEK
     # What counts against the limits: sent, and being sent right now. Not a nudge in
     # doubt (UNKNOWN, HELD): one that never arrived must not keep the contact's next away.
