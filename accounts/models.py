@@ -364,7 +364,9 @@ class Partnership(models.Model):
 
     objects = PartnershipQuerySet.as_manager()
 
-    history = HistoricalRecords(bases=[AuditFields], excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        bases=[AuditFields], excluded_fields=["updated_at"], m2m_fields=["products"]
+    )
 
     class Meta:
         ordering = ["-updated_at", "id"]
@@ -568,7 +570,7 @@ class TrialPhase(models.Model):
 
     objects = TrialPhaseQuerySet.as_manager()
 
-    history = HistoricalRecords(bases=[AuditFields])
+    history = HistoricalRecords(bases=[AuditFields], m2m_fields=["cohort"])
 
     class Meta:
         ordering = ["start_date", "id"]

@@ -26,3 +26,15 @@ def historical_model_for(model: type[models.Model]) -> type[models.Model] | None
         if tracked is model:
             return historical
     return None
+
+
+def m2m_history_models() -> list[tuple[type[models.Model], type[models.Model]]]:
+    """(historical model, its many-to-many snapshot model) for the tracked many-to-many
+    fields (Partnership.products, TrialPhase.cohort): each snapshot row points at its
+    historical row by ``history_id`` (no database constraint: delete them together)."""
+    from simple_history.models import HistoricalRecords
+
+    return [
+        (m2m._meta.get_field("history").related_model, m2m)
+        for m2m in HistoricalRecords.m2m_models.values()
+    ]

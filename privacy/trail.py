@@ -364,6 +364,9 @@ def _entries(user: Any, keys: list[dict[str, Any]]) -> list[Entry]:
         by_kind.setdefault(key["kind"], []).append(key["history_id"])
     rows: dict[tuple[str, int], Any] = {}
     prev: dict[tuple[str, int], Any] = {}
+    # many-to-many field name -> history id -> the ids it held then
+    snapshots: dict[str, dict[int, set[int]]] = {}
+    wanted: dict[type[models.Model], set[int]] = {}
     for kind, ids in by_kind.items():
         h = historical(KINDS[kind])
         before = (
@@ -379,7 +382,15 @@ def _entries(user: Any, keys: list[dict[str, Any]]) -> list[Entry]:
         for r in found:
             rows[(kind, r.history_id)] = r
             prev[(kind, r.history_id)] = prev_rows.get(r.prev_id)
-    names = _names(rows.values())
+        every = [r.history_id for r in found] + list(prev_rows)
+        for f, target, m2m_model, attr in _m2m_fields(KINDS[kind]):
+            snapshot = snapshots.setdefault(f.name, {})
+            for history_id, target_id in m2m_model.objects.filter(history_id__in=every).values_list(
+                "history_id", attr
+            ):
+                snapshot.setdefault(history_id, set()).add(target_id)
+                wanted.setdefault(target, set()).add(target_id)
+    names = _names(rows.values(), wanted)
     entries = []
     for key in keys:
         kind = key["kind"]
@@ -390,7 +401,17 @@ def _entries(user: Any, keys: list[dict[str, Any]]) -> list[Entry]:
         if kind == "contact" and row.school_id not in scope.all_school_ids:
             # Read as the supplier of a linked contact: only what suppliers see of one.
             hidden = {f.name for f in historical(Contact).tracked_fields} - SUPPLIER_CONTACT_FIELDS
-        changes = _changes(row, prev[(kind, key["history_id"])], names, hidden)
+        before = prev[(kind, key["history_id"])]
+        changes = _changes(row, before, names, hidden)
+        for f, target, _, _ in _m2m_fields(KINDS[kind]):
+            snapshot = snapshots.get(f.name, {})
+            then = (
+                _names_of(target, snapshot.get(before.history_id, set()), names) if before else None
+            )
+            now = _names_of(target, snapshot.get(row.history_id, set()), names)
+            if then != now and not (row.history_type == "+" and now is None):
+                label = str(f.verbose_name)
+                changes.append(Change(f.name, label[:1].upper() + label[1:], then, now))
         if hidden and row.history_type == "~" and not changes:
             continue  # a change to what suppliers do not see of a contact
         entries.append(_entry(kind, row, changes, names))
@@ -407,8 +428,28 @@ def _fk_target(f: models.Field) -> type[models.Model] | None:
     return None
 
 
-def _names(rows: Any) -> dict[tuple[type[models.Model], int], str]:
-    wanted: dict[type[models.Model], set[int]] = {}
+def _m2m_fields(model: type[models.Model]) -> list[tuple[Any, Any, Any, str]]:
+    """(field, target model, snapshot model, target column) of a model's tracked
+    many-to-many fields."""
+    from simple_history.models import HistoricalRecords
+
+    found = []
+    for f, m2m_model in HistoricalRecords.m2m_models.items():
+        if f.model is model:
+            target = _fk_target(f) or f.related_model
+            found.append((f, target, m2m_model, f.m2m_reverse_field_name() + "_id"))
+    return found
+
+
+def _names_of(target: Any, ids: set[int], names: dict[Any, str]) -> str | None:
+    shown = sorted(names.get((target, i), f"#{i}") for i in ids)
+    return ", ".join(shown) if shown else None
+
+
+def _names(
+    rows: Any, wanted: dict[type[models.Model], set[int]] | None = None
+) -> dict[tuple[type[models.Model], int], str]:
+    wanted = wanted if wanted is not None else {}
     for r in rows:
         if r.history_user_id:
             wanted.setdefault(User, set()).add(r.history_user_id)

@@ -189,3 +189,19 @@ def test_the_query_count_does_not_grow_with_the_entries(world: Any, user: str) -
     many, many_rows = _count(world, user)
     assert many_rows > few_rows + 40
     assert many == few, (few, many)
+
+
+def test_a_cohort_change_shows_who_joined_the_phase(world: Any) -> None:
+    phase = world.ph_a1
+    response = world.client("s1_am").patch(
+        f"/api/v1/trial-phases/{phase.pk}/",
+        {"cohort": [world.c_a_teacher.pk, world.c_a_it.pk]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    entries = _entries(world, "a_lead", kind="trial_phase", id=phase.pk)
+    cohort = [c for e in entries for c in e["changes"] if c["field"] == "cohort"]
+    assert cohort, entries
+    ivan = str(Contact.objects.get(pk=world.c_a_it.pk))
+    assert ivan in cohort[0]["after"] and ivan not in (cohort[0]["before"] or "")
+    assert entries[0]["who"] == world.users["s1_am"].full_name
