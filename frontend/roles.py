@@ -74,7 +74,11 @@ def nav_for(scope: Scope) -> list[tuple[str, str]]:
             ("nudges", "Nudges"),
         ]
     if holds(scope, SCHOOL_LEAD):
-        items += [("scorecard", "Scorecard"), ("school-contacts", "Staff contacts")]
+        items += [
+            ("scorecard", "Scorecard"),
+            ("school-contacts", "Staff contacts"),
+            ("data-held", "Data held"),
+        ]
     if holds(scope, TRUST_LEAD):
         items += [("trust", "Trust")]
     if holds(scope, LEADS):
