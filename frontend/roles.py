@@ -89,6 +89,8 @@ def nav_for(scope: Scope) -> list[tuple[str, str]]:
         ]
     if holds(scope, SCHOOL_STAFF):
         items += [("feedback", "Give feedback"), ("my-tickets", "My tickets")]
+    if scope.all_school_ids or "supplier_admin" in scope.supplier_roles.values():
+        items += [("audit-trail", "Audit trail")]  # privacy/trail.py: who reads what
     return items
 
 

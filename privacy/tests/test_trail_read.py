@@ -205,3 +205,21 @@ def test_a_cohort_change_shows_who_joined_the_phase(world: Any) -> None:
     ivan = str(Contact.objects.get(pk=world.c_a_it.pk))
     assert ivan in cohort[0]["after"] and ivan not in (cohort[0]["before"] or "")
     assert entries[0]["who"] == world.users["s1_am"].full_name
+
+
+@pytest.mark.parametrize(
+    ("user", "shown"),
+    [
+        ("a_lead", True),
+        ("trust_lead", True),
+        ("s1_admin", True),
+        ("s1_am", False),
+        ("a_teacher", False),
+    ],
+)
+def test_the_trail_is_in_the_navigation_of_those_who_read_it(world, user, shown) -> None:
+    client = Client()
+    client.force_login(world.users[user])
+    html = client.get("/audit/" if shown else "/", follow=True).content.decode()
+    assert "<nav" in html
+    assert ('href="/audit/"' in html) is shown
