@@ -2,8 +2,8 @@
 
 One function per kind. Each works in batches of ``settings.RETENTION_BATCH`` rows: select
 at most that many primary keys, delete/update ``pk__in`` those in their own short
-transaction, repeat until none is due. No statement ever covers the whole table, so a
-large backlog never holds long locks. Every kind is idempotent: what was done leaves the
+transaction, repeat (from the last key onwards) until none is due. No statement ever
+covers the whole table, so a large backlog never holds long locks. Every kind is idempotent: what was done leaves the
 due set (a blanked row no longer matches), so a second run finds nothing.
 
 - ticket_messages: messages and attachments (rows and stored files) of tickets closed
@@ -51,13 +51,18 @@ def _in_batches(queryset: models.QuerySet, act: Callable[[list], int], batch: in
     transaction, until none is due. Returns the number of rows acted on."""
     size = _batch_size(batch)
     done = 0
+    last = None
     while True:
+        # Walk up the primary key (each batch starts after the last one's highest key), so
+        # a batch never rescans the rows already done: each select is an index range scan.
+        due = queryset if last is None else queryset.filter(pk__gt=last)
         with transaction.atomic():
-            pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
+            pks = list(due.order_by("pk").values_list("pk", flat=True)[:size])
             if not pks:
                 return done
             act(pks)
         done += len(pks)
+        last = pks[-1]
 
 
 # --- ticket messages and attachments ------------------------------------------------
