@@ -2,7 +2,7 @@
 
 No Django template code ever runs on a supplier's text: a template is split into literal
 text and placeholders, unknown names are refused when the template is saved, and values
-are HTML-escaped in the HTML body.
+are HTML-escaped in the HTML body, which is then sanitised (nudges/sanitise.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
+
+from .sanitise import sanitise_html
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 # Whatever is left of these once the well-formed placeholders are taken out.
@@ -87,7 +89,8 @@ def render_email(
     html_source = body_html or text_to_html(body_text)
     unsubscribe = values.get("unsubscribe_url", "")
     text = render(body_text, values).rstrip()
-    html = render(html_source, values, html=True)
+    # The supplier's HTML, placeholders filled, made safe to send (our footer is added after).
+    html = sanitise_html(render(html_source, values, html=True))
     if unsubscribe:
         text += f"\n\n--\nDon't want these emails? Unsubscribe: {unsubscribe}\n"
         html += (
