@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Contact, Organisation, Partnership, Stage, StakeholderTag
 from partnership_crm.api import ScopedPrimaryKeyRelatedField
 
 from .models import Nudge, NudgeEvent, NudgeReply, NudgeRule, NudgeTemplate, OptOut
+from .sanitise import removed
 from .templating import VARIABLES
 
 
 class NudgeTemplateSerializer(serializers.ModelSerializer):
     supplier = ScopedPrimaryKeyRelatedField(Organisation, required=False)
+    html_removed = serializers.SerializerMethodField(
+        help_text="What sending will strip from body_html (scripts, styles, unsafe links, "
+        "tracking pixels...): empty when nothing."
+    )
 
     class Meta:
         model = NudgeTemplate
@@ -26,6 +32,7 @@ class NudgeTemplateSerializer(serializers.ModelSerializer):
             "body_text",
             "body_html",
             "is_active",
+            "html_removed",
             "created_at",
             "updated_at",
         ]
@@ -36,6 +43,10 @@ class NudgeTemplateSerializer(serializers.ModelSerializer):
                 "help_text": "Placeholders: " + ", ".join("{{ " + v + " }}" for v in VARIABLES)
             },
         }
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_html_removed(self, obj: NudgeTemplate) -> list[str]:
+        return removed(obj.body_html)
 
 
 class PreviewRequestSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.test import Client
 
 from nudges.dispatch import dispatch_due
 from nudges.models import Nudge
@@ -104,3 +105,42 @@ def test_what_is_stored_and_sent_has_none_of_it(world: Any) -> None:
     assert nudge.status == "sent"
     assert_safe_and_kept(nudge.rendered_html)
     assert "Hello Ann," in nudge.rendered_html
+
+
+@pytest.mark.django_db
+def test_the_preview_page_shows_the_html_part_as_sent_in_a_sandbox(world: Any) -> None:
+    world.tpl_s1.body_html = HOSTILE
+    world.tpl_s1.save()
+    client = Client()
+    client.force_login(world.s1_am)
+    recipient = f"{world.p_a1.pk}:{world.c_a_teacher.pk}"
+    page = client.get("/nudges/preview/", {"template": world.tpl_s1.pk, "recipient": recipient})
+    assert page.status_code == 200
+    html = page.content.decode()
+    frame = html.split("<iframe", 1)[1].split("</iframe>", 1)[0]
+    assert frame.startswith(" sandbox ")  # no scripts, no same origin
+    srcdoc = frame.split('srcdoc="', 1)[1].split('"', 1)[0]
+    from html import unescape
+
+    sent = unescape(srcdoc)
+    assert_safe_and_kept(sent)
+    assert "Hello Ann," in sent
+    assert "<script" not in html.split("<iframe", 1)[1].split("</details>", 1)[0]
+
+
+@pytest.mark.django_db
+def test_saving_a_template_through_the_api_says_what_will_be_removed(world: Any) -> None:
+    client = world.client("s1_am")
+    r = client.post(
+        "/api/v1/nudge-templates/",
+        {"name": "Risky", "subject": "Hi", "body_text": "Hi", "body_html": HOSTILE},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    assert any("pixels" in note for note in r.json()["html_removed"])
+    ok = client.patch(
+        f"/api/v1/nudge-templates/{r.json()['id']}/",
+        {"body_html": "<p>Hi <a href='https://acme.example'>there</a></p>"},
+        format="json",
+    )
+    assert ok.status_code == 200 and ok.json()["html_removed"] == []
