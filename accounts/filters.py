@@ -17,6 +17,7 @@ from .models import (
     SupplierContactNote,
     TrialPhase,
 )
+from .scoping import scope_for
 
 
 class OrganisationFilter(df.FilterSet):
@@ -46,7 +47,12 @@ class ContactFilter(df.FilterSet):
         fields = ["school", "partnership", "tag"]
 
     def filter_tag(self, queryset, name, value):  # type: ignore[no-untyped-def]
-        return queryset.with_tag(value)
+        # The school's tags are the school's: filtering by one would tell a supplier who
+        # holds it, so for supplier staff the filter applies to no school's contacts.
+        scope = scope_for(self.request.user)
+        return queryset.with_tag(value).filter(
+            school_id__in=scope.school_ids | scope.all_school_ids
+        )
 
 
 class ProductFilter(df.FilterSet):

@@ -107,12 +107,19 @@ class TokenResponseSerializer(serializers.Serializer):
     expiry = serializers.DateTimeField()
 
 
+# What a supplier's staff see of a school's contact (least disclosure): the school's own
+# fields (stakeholder tags, the linked user account, its bookkeeping) are null for them.
+SCHOOL_ONLY_CONTACT_FIELDS = ("tags", "user", "created_at", "updated_at")
+
+
 class ContactSerializer(serializers.ModelSerializer):
     tags = serializers.ListField(
         child=serializers.ChoiceField(choices=StakeholderTag.choices),
         source="tag_list",
         required=False,
-        help_text="Stakeholder tags.",
+        allow_null=True,
+        help_text="Stakeholder tags, set by the school. Null for a supplier's staff: the "
+        "school's tags are the school's.",
     )
     school = ScopedPrimaryKeyRelatedField(Organisation, required=False)
     partnership = ScopedPrimaryKeyRelatedField(
@@ -139,9 +146,25 @@ class ContactSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["user", "created_at", "updated_at"]
+        extra_kwargs = {
+            "user": {"allow_null": True},
+            "created_at": {"allow_null": True},
+            "updated_at": {"allow_null": True},
+        }
         validators: list[Any] = []  # uniqueness: the service (clear message) and the DB
 
+    def to_representation(self, instance: Contact) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        scope = scope_for(request.user) if request is not None else None
+        if scope is None or instance.school_id not in scope.school_ids | scope.all_school_ids:
+            for name in SCHOOL_ONLY_CONTACT_FIELDS:
+                data[name] = None
+        return data
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("tag_list", ()) is None:
+            raise serializers.ValidationError({"tags": "Give a list of tags (empty for none)."})
         if "tag_list" in attrs:
             attrs["tags"] = attrs.pop("tag_list")
         if self.instance is not None:
