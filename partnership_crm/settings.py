@@ -234,6 +234,9 @@ RETENTION_DAYS = {
 # Keys the hash of an erased person's email (accounts/privacy_hash.py); default from SECRET_KEY.
 # Set it explicitly before rotating SECRET_KEY, or erased addresses stop matching.
 PRIVACY_HASH_KEY = env_str("PRIVACY_HASH_KEY", "")
+# Image hosts a nudge's HTML may load from (nudges/sanitise.py); empty: any host, with
+# 0/1-pixel tracking images always removed.
+NUDGE_IMAGE_HOSTS = env_list("NUDGE_IMAGE_HOSTS")
 # Rows per statement when retention deletes or blanks (each batch its own transaction).
 RETENTION_BATCH = env_int("RETENTION_BATCH", 500)
 # Term-dates calendar URLs a school lead subscribes to (termfeeds/fetch.py).
