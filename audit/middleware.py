@@ -1,19 +1,16 @@
-"""Bind the request for the audit trail: who (simple-history reads the request's user when
-a history row is written) and through which channel (from the path).
-
-DRF authenticates a token during the view and sets the user onto the Django request, so
-API changes carry their user as well as page and admin changes.
+"""The channel of a request for the audit trail, from its path. Who made a change comes
+from simple-history's own ``HistoryRequestMiddleware`` (before this one in MIDDLEWARE),
+which exposes the request; DRF authenticates a token during the view and sets the user
+onto the Django request, so API changes carry their user as well as page and admin changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from simple_history.models import HistoricalRecords
 
-from .context import bind, unbind
+from .context import recording
 
 
 def channel_for_path(path: str) -> str:
@@ -32,11 +29,5 @@ class AuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        HistoricalRecords.context.request = request
-        token = bind(channel_for_path(request.path_info))
-        try:
+        with recording(channel_for_path(request.path_info)):
             return self.get_response(request)
-        finally:
-            unbind(token)
-            with contextlib.suppress(AttributeError):
-                del HistoricalRecords.context.request

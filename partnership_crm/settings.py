@@ -85,7 +85,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Who and through which channel (page, API, admin) for the audit trail.
+    # The audit trail: who (simple-history reads the request's user) and through which
+    # channel (page, API, admin).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "audit.middleware.AuditMiddleware",
     # Last: turns a locked-out sign-in (django-axes) into the lockout response.
     "axes.middleware.AxesMiddleware",
