@@ -173,6 +173,12 @@ def partnership_transition(
         if not scope_for(by).is_supplier_admin(locked.supplier_id):
             raise PermissionDenied("Only a supplier admin may override the technical review.")
         is_override = True
+    return _move(locked, to_stage, by, override_reason or reason.strip(), is_override)
+
+
+def _move(
+    locked: Partnership, to_stage: str, by: User, reason: str, is_override: bool = False
+) -> Partnership:
     now = timezone.now()
     StageChange.objects.create(
         partnership=locked,
@@ -181,13 +187,26 @@ def partnership_transition(
         by=by,
         at=now,
         is_override=is_override,
-        reason=override_reason or reason.strip(),
+        reason=reason,
     )
     locked.stage_before_pause = locked.stage if to_stage == Stage.PAUSED else ""
     locked.stage = to_stage
     locked.stage_changed_at = now
     locked.save(update_fields=["stage", "stage_before_pause", "stage_changed_at", "updated_at"])
     return locked
+
+
+@transaction.atomic
+def partnership_end_by_school(*, partnership: Partnership, by: User, reason: str) -> Partnership:
+    """The school's lead ends a partnership (a renewal decided against): the one stage
+    move a school makes. Every stage may end; an ended one stays ended."""
+    s = scope_for(by)
+    if not (s.leads_school(partnership.school_id) or partnership.school_id in s.trust_school_ids):
+        raise PermissionDenied("Only the school's lead may end the partnership.")
+    locked = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    if locked.stage == Stage.ENDED:
+        return locked
+    return _move(locked, Stage.ENDED, by, reason.strip())
 
 
 # --- Products -------------------------------------------------------------------------

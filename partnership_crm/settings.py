@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "inbound",
     "termfeeds",
     "reports",
+    "renewals",
     # Above every domain app: the audit trail's pages, subject access, erasure, retention.
     "privacy",
     "demo",
@@ -219,7 +220,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 86400.0,
         "options": {"expires": 86400},
     },
+    "open-value-reviews": {
+        # Opens each agreement term's value review RENEWAL_REVIEW_WEEKS before its notice date.
+        "task": "renewals.tasks.open_due_reviews",
+        "schedule": 86400.0,
+        "options": {"expires": 86400},
+    },
 }
+# Renewals (renewals/): the value review opens this many weeks before a term's notice date;
+# the portfolio and the school's renewals list show terms whose notice date falls within
+# RENEWAL_DUE_WEEKS; a supplier sees staff survey answers only from this many respondents.
+RENEWAL_REVIEW_WEEKS = env_int("RENEWAL_REVIEW_WEEKS", 8)
+RENEWAL_DUE_WEEKS = env_int("RENEWAL_DUE_WEEKS", 12)
+SURVEY_MIN_RESPONDENTS = env_int("SURVEY_MIN_RESPONDENTS", 5)
 # How long personal data is kept, in days (privacy/retention.py; the README says why).
 RETENTION_DAYS = {
     # Ticket messages and attachments, after the ticket closes.

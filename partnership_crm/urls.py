@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("reports.urls")),
     path("", include(privacy_urls.api_urlpatterns)),
     path("", include(privacy_trail_urls.api_urlpatterns)),
+    path("", include("renewals.urls")),
 ]
 
 urlpatterns = [
@@ -39,6 +40,7 @@ urlpatterns = [
         visits_ics,
         name="calendar-feed-ics",
     ),
+    path("", include("renewals.survey_urls")),
     path("", include(privacy_urls.urlpatterns)),
     path("", include(privacy_trail_urls.urlpatterns)),
     path("", include("frontend.urls")),

@@ -221,3 +221,76 @@ def onsite_summaries(
         )
         for p in partnerships
     }
+
+
+def terms_between(school_id: int, start: date, end: date) -> list[TermSpan]:
+    """The school's terms overlapping ``start``..``end`` (inclusive), in order; where the
+    school has given no dates for part of the span, the default terms fill it."""
+    given = [
+        TermSpan(t.name, t.starts_on, t.ends_on, True)
+        for t in Term.objects.filter(school_id=school_id, ends_on__gte=start, starts_on__lte=end)
+        .order_by("starts_on")
+        .only("name", "starts_on", "ends_on")
+    ]
+    spans: list[TermSpan] = []
+    day = start
+    while day <= end:
+        ahead = [t for t in given if t.ends_on >= day]
+        if ahead and ahead[0].starts_on <= day:
+            term = ahead[0]
+        elif ahead:  # a holiday before the next given term: skip to it
+            day = ahead[0].starts_on
+            continue
+        else:
+            term = default_term(day)
+        spans.append(term)
+        day = term.ends_on + timedelta(days=1)
+    return spans
+
+
+@dataclass(frozen=True)
+class TermHours:
+    term: TermSpan
+    promised_hours: Decimal
+    delivered_hours: Decimal
+    complete: bool  # the term has ended by ``on``
+
+
+def onsite_by_term(
+    partnership: Partnership,
+    start: date,
+    end: date,
+    on: date,
+    *,
+    user: Any,
+    promised: Decimal | None = None,
+) -> list[TermHours]:
+    """On-site hours delivered against promised, term by term, for the school terms
+    overlapping ``start``..``end`` up to ``on``. Delivered has ``onsite_summary``'s
+    definition (on-site time entries dated within the term, up to ``on``, as ``user`` may
+    see them); promised is ``promised`` (an agreement term's own figure) or the
+    partnership's. Two queries."""
+    last = min(end, on)
+    if last < start:
+        return []
+    spans = terms_between(partnership.school_id, start, last)
+    minutes = dict(
+        TimeEntry.objects.visible_to(user)
+        .filter(
+            partnership=partnership,
+            mode=TimeEntry.Mode.ON_SITE,
+            date__gte=start,
+            date__lte=last,
+        )
+        .values_list("date")
+        .annotate(m=Sum("minutes"))
+        .values_list("date", "m")
+    )
+    per_term = Decimal(partnership.onsite_hours_per_term if promised is None else promised)
+    out = []
+    for span in spans:
+        delivered = sum(
+            m or 0 for day, m in minutes.items() if span.starts_on <= day <= span.ends_on
+        )
+        out.append(TermHours(span, per_term, _hours(delivered), span.ends_on < on))
+    return out

@@ -1,0 +1,3 @@
+"""The staff survey's page, answered from the email link without signing in."""
+
+urlpatterns: list = []
