@@ -44,6 +44,7 @@ from accounts.scoping import scope_for
 from audit.registry import historical_model_for
 from inbound.models import InboundEmail
 from nudges.models import Nudge, NudgeEvent, NudgeReply, OptOut, Suppression
+from renewals.models import SurveyInvitation
 from tickets.models import Ticket, TicketMessage
 from visits.models import CalendarFeed, Visit
 
@@ -278,6 +279,11 @@ def _erase(
         OptOut.objects.filter(contact_id__in=contact_ids).values_list("id", flat=True)
     )
     run.set(OptOut, opt_out_ids, {"note": ""})
+    # Staff survey answers (renewals): their words go; the tick stays in the review's counts.
+    invitation_ids = list(
+        SurveyInvitation.objects.filter(contact_id__in=contact_ids).values_list("id", flat=True)
+    )
+    run.set(SurveyInvitation, invitation_ids, {"uses": "", "change": ""})
 
     # --- Proposals of their address (any supplier), suppliers' notes -----------------------
     proposals = ContactProposal.objects.filter(Q(email__in=emails) | Q(contact_id__in=contact_ids))
