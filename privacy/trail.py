@@ -49,6 +49,7 @@ from accounts.models import (
 from accounts.scoping import Scope, scope_for
 from audit.models import Channel
 from nudges.models import NudgeReply, NudgeRule, NudgeTemplate, OptOut
+from renewals.models import AgreementTerm, ValueReview
 from tickets.models import Ticket
 from visits.models import FollowUpAction, ReadinessAssessment, ReadinessCheck, Visit
 
@@ -70,6 +71,8 @@ KINDS: dict[str, type[models.Model]] = {
     "nudge_reply": NudgeReply,
     "nudge_rule": NudgeRule,
     "nudge_template": NudgeTemplate,
+    "agreement_term": AgreementTerm,
+    "value_review": ValueReview,
 }
 KIND_OF = {model: kind for kind, model in KINDS.items()}
 SUPPLIER_ONLY = {"nudge_rule", "nudge_template"}
@@ -181,6 +184,8 @@ def _school_q(kind: str, schools: frozenset[int], trusts: frozenset[int]) -> Q |
         ),
         "opt_out": Q(contact_id__in=Contact.objects.filter(school_id__in=schools).values("id")),
         "nudge_reply": Q(partnership_id__in=partnerships),
+        "agreement_term": Q(school_id__in=schools),
+        "value_review": Q(school_id__in=schools),
     }.get(kind)
 
 
@@ -215,6 +220,8 @@ def _supplier_q(kind: str, suppliers: frozenset[int]) -> Q | None:
         "nudge_reply": Q(supplier_id__in=suppliers),
         "nudge_rule": Q(supplier_id__in=suppliers),
         "nudge_template": Q(supplier_id__in=suppliers),
+        "agreement_term": Q(supplier_id__in=suppliers),
+        "value_review": Q(supplier_id__in=suppliers),
     }.get(kind)
 
 
@@ -273,6 +280,8 @@ def _partnership_q(kind: str, partnership: int) -> Q | None:
         ),
         "nudge_reply": Q(partnership_id=partnership),
         "nudge_rule": Q(partnership_id=partnership),
+        "agreement_term": Q(partnership_id=partnership),
+        "value_review": Q(partnership_id=partnership),
     }.get(kind)
 
 
@@ -567,6 +576,10 @@ def _label(kind: str, row: Any, names: dict[Any, str]) -> str:
             return f"Opt-out of {name(Contact, row.contact_id)}"
         case "nudge_reply":
             return f"Reply from {name(Contact, row.contact_id)}"
+        case "agreement_term":
+            return f"Agreement term {row.number}: {row.starts_on} to {row.ends_on}"
+        case "value_review":
+            return f"Value review of term #{row.term_id}"
         case _:
             return getattr(row, "name", "") or f"#{row.id}"
 
