@@ -4,8 +4,9 @@ queries (current trial phase, next visit, open tickets, products)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
+from html import escape
 
 from django.conf import settings
 from django.core import signing
@@ -36,6 +37,49 @@ def read_unsubscribe_token(token: str) -> tuple[int, int] | None:
 
 def unsubscribe_url(contact_id: int, supplier_id: int) -> str:
     return f"{settings.SITE_URL}/unsubscribe/{unsubscribe_token(contact_id, supplier_id)}/"
+
+
+# Links only the recipient may hold (a value review's survey link, renewals/survey.py):
+# occurrence prefix -> (placeholder, resolver of the working links by nudge id). The
+# placeholder renders as a stand-in everywhere (previews, the stored rendering, what the
+# supplier's staff read); the dispatcher swaps in the working link only in the email it
+# hands to the sender (personal_links, personalise). Registered in the owning app's ready().
+PERSONAL_LINKS: dict[str, tuple[str, Callable[[list[Nudge]], dict[int, str]]]] = {}
+
+
+def register_personal_link(
+    prefix: str, placeholder: str, resolve: Callable[[list[Nudge]], dict[int, str]]
+) -> None:
+    PERSONAL_LINKS[prefix] = (placeholder, resolve)
+
+
+def personal_link_stand_in(placeholder: str) -> str:
+    """What a personal link's placeholder shows except in the email sent: a link that
+    opens nothing (the page answers 404)."""
+    path = placeholder.removesuffix("_url")
+    return f"{settings.SITE_URL}/{path}/personal-link-sent-only-to-the-recipient/"
+
+
+def personal_links(nudges: Iterable[Nudge]) -> dict[int, dict[str, str]]:
+    """For the dispatcher, at the moment of sending: per nudge id, stand-in -> working
+    link."""
+    nudges = list(nudges)
+    out: dict[int, dict[str, str]] = {}
+    for prefix, (placeholder, resolve) in PERSONAL_LINKS.items():
+        mine = [n for n in nudges if n.occurrence.startswith(prefix)]
+        if not mine:
+            continue
+        stand_in = personal_link_stand_in(placeholder)
+        for nudge_id, url in resolve(mine).items():
+            out.setdefault(nudge_id, {})[stand_in] = url
+    return out
+
+
+def personalise(text: str, links: dict[str, str] | None, *, html: bool = False) -> str:
+    """``text`` (a stored rendering) with its stand-ins replaced by the working links."""
+    for stand_in, url in (links or {}).items():
+        text = text.replace(escape(stand_in), escape(url)) if html else text.replace(stand_in, url)
+    return text
 
 
 def _long_date(d: date) -> str:
@@ -97,4 +141,7 @@ def values_for(nudges: Iterable[Nudge], today: date | None = None) -> dict[int, 
             "account_manager_signature": f"{am_name}\nAccount manager, {n.supplier.name}",
             "unsubscribe_url": unsubscribe_url(c.pk, n.supplier_id),
         }
+        for prefix, (placeholder, _) in PERSONAL_LINKS.items():
+            if n.occurrence.startswith(prefix):
+                out[n.pk][placeholder] = personal_link_stand_in(placeholder)
     return out

@@ -38,7 +38,7 @@ from partnership_crm.reply_tokens import reply_address
 from visits.hours import term_spans
 
 from . import templating
-from .context import values_for
+from .context import personal_links, personalise, values_for
 from .models import Nudge, NudgeEvent, OptOut, SendAttempt, Suppression
 from .replies import STOPPED_REASON, active_stops
 from .sendgrid import BatchSender, OutgoingEmail, PostResult, RequestLog, Sender, default_sender
@@ -153,6 +153,9 @@ def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: Dispat
         )
         go = _gate(batch, token, now, stats)
         values = values_for(go)
+        # Working personal links (a survey's) only in what is handed to the sender; the
+        # stored rendering keeps their stand-ins (nudges/context.py).
+        links = personal_links(go)
         outgoing: dict[tuple[str, str, str], list[OutgoingEmail]] = defaultdict(list)
         senders: dict[tuple[str, str, str], Sender] = {}
         fresh = []
@@ -174,8 +177,8 @@ def _process(token: uuid.UUID, now: datetime, sender: BatchSender, stats: Dispat
                     to_email=n.contact.email,
                     to_name=f"{n.contact.first_name} {n.contact.last_name}".strip(),
                     subject=n.rendered_subject,
-                    text=n.rendered_text,
-                    html=n.rendered_html,
+                    text=personalise(n.rendered_text, links.get(n.pk)),
+                    html=personalise(n.rendered_html, links.get(n.pk), html=True),
                     unsubscribe_url=values[n.pk]["unsubscribe_url"],
                     reply_to=reply_address("nudge", n.pk, n.contact_id),
                 )
