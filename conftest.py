@@ -114,6 +114,9 @@ class World:
     school A holds for s2: pending), cp_a2 (s2 on p_a2, a new address: declined by a_lead
     with a reason), cp_b2 (s2 on p_b2: pending)
     suppliers' notes: cn_s1_it (s1 on c_a_it), cn_s2_dsl (s2 on c_a_dsl)
+    renewals: agreement terms ag_a1, ag_a2, ag_b2 (one current term per partnership, made
+    directly: the partnerships' contract dates stay unset), their open value reviews rv_a1,
+    rv_a2, rv_b2, and si_a1 (c_a_teacher asked about rv_a1, not yet answered)
     outsider: signed in, member of nothing
     """
 
@@ -132,6 +135,7 @@ class World:
     nudging: dict[str, Any] = field(default_factory=dict)
     proposals: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    renewals: dict[str, Any] = field(default_factory=dict)
 
     BUCKETS = (
         "users",
@@ -149,6 +153,7 @@ class World:
         "nudging",
         "proposals",
         "notes",
+        "renewals",
     )
 
     def __getattr__(self, name: str) -> Any:
@@ -402,6 +407,35 @@ def build_world() -> World:
         w.notes[name] = contact_note_create(
             by=w.users[who], supplier=supplier, contact=c[contact], body=f"Note {name}"
         )
+
+    import uuid
+
+    from renewals.models import AgreementTerm, SurveyInvitation, ValueReview
+
+    today = timezone.localdate()
+    for i, (suffix, p) in enumerate([("a1", p_a1), ("a2", p_a2), ("b2", p_b2)]):
+        starts_on = today - timedelta(days=200 + i)
+        term = AgreementTerm.objects.create(
+            partnership=p,
+            supplier_id=p.supplier_id,
+            school_id=p.school_id,
+            starts_on=starts_on,
+            ends_on=starts_on + timedelta(days=364),
+            notice_days=60,
+            annual_value=1200 + 100 * i,
+        )
+        w.renewals[f"ag_{suffix}"] = term
+        w.renewals[f"rv_{suffix}"] = ValueReview.objects.create(
+            term=term,
+            partnership=p,
+            supplier_id=p.supplier_id,
+            school_id=p.school_id,
+            opened_how="school" if suffix == "a1" else "automatic",
+            opened_by=w.users["a_lead"] if suffix == "a1" else None,
+        )
+    w.renewals["si_a1"] = SurveyInvitation.objects.create(
+        review=w.renewals["rv_a1"], school=a, contact=c["c_a_teacher"], nonce=uuid.uuid4()
+    )
     return w
 
 

@@ -2,6 +2,10 @@
 
 from rest_framework.routers import SimpleRouter
 
+from .views import AgreementTermViewSet, ValueReviewViewSet
+
 router = SimpleRouter()
+router.register("agreements", AgreementTermViewSet, basename="agreement")
+router.register("value-reviews", ValueReviewViewSet, basename="value-review")
 
 urlpatterns = router.urls

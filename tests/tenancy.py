@@ -20,6 +20,7 @@ from accounts.models import (
     TrialPhase,
 )
 from nudges.models import Nudge, NudgeReply, NudgeRule, NudgeTemplate, OptOut
+from renewals.models import AgreementTerm, SurveyInvitation, ValueReview
 from tickets.models import Ticket, TicketAttachment, TicketMessage
 from visits.models import FollowUpAction, TimeEntry, Visit
 
@@ -167,6 +168,25 @@ EXPECTED: dict[type[Model], dict[str, set[str]]] = {
     ),
     # What a member of staff wrote back: the supplier written to, and the person.
     NudgeReply: _table(s1=("nr_a1",), s2=("nr_b2",), b_teacher=("nr_b2",)),
+    # An agreement's terms (dates, notice, annual value) and its value reviews: the
+    # supplier's staff and the school's leads; not teachers, never the other supplier.
+    AgreementTerm: _table(
+        s1=("ag_a1",),
+        s2=("ag_a2", "ag_b2"),
+        trust_lead=("ag_a1", "ag_a2"),
+        a_lead=("ag_a1", "ag_a2"),
+        b_lead=("ag_b2",),
+    ),
+    ValueReview: _table(
+        s1=("rv_a1",),
+        s2=("rv_a2", "rv_b2"),
+        trust_lead=("rv_a1", "rv_a2"),
+        a_lead=("rv_a1", "rv_a2"),
+        b_lead=("rv_b2",),
+    ),
+    # Who was asked and what each answered: the school's leads only (the supplier sees the
+    # answers aggregated, through the review).
+    SurveyInvitation: _table(trust_lead=("si_a1",), a_lead=("si_a1",)),
 }
 
 # Routes under /api/v1/ that are not scoped viewsets, each with tests of its own.
