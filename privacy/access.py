@@ -32,6 +32,7 @@ from accounts.scoping import scope_for
 from audit.registry import tracked_models
 from inbound.models import InboundEmail
 from nudges.models import Nudge, NudgeEvent, NudgeReply, OptOut
+from renewals.models import SurveyInvitation
 from tickets.models import Ticket, TicketMessage
 from visits.models import Visit
 
@@ -247,6 +248,23 @@ def _gather(
         "body",
         "created_at",
         "updated_at",
+    )
+    # A renewal survey's answers: the school's leads (and the person themselves) see who
+    # answered what; the supplier only ever sees them aggregated, without names.
+    survey = _rows(SurveyInvitation, by)
+    if user_id and by.pk == user_id:
+        survey = survey | SurveyInvitation.objects.filter(contact__user_id=user_id)
+    out["survey_answers"] = _list(
+        survey.filter(contact_id__in=contact_ids),
+        "id",
+        "contact_id",
+        "review_id",
+        "review__supplier__name",
+        "invited_at",
+        "answered_at",
+        "notice",
+        "uses",
+        "change",
     )
     if user is not None and school_side:
         out["user_account"] = {

@@ -294,7 +294,7 @@ def survey_answer(*, token: str, notice: str, uses: str = "", change: str = "") 
     ("already answered"), as is any answer once the review is decided ("closed")."""
     found = read_survey_token(token)
     if found is None:
-        raise ValidationError({"token": "This link is not valid."}, code="invalid")
+        raise ValidationError("This link is not valid.", code="invalid")
     invitation = SurveyInvitation.objects.select_for_update().get(pk=found.pk)
     if invitation.answered_at is not None:
         raise ValidationError("You have already answered: thank you.", code="already_answered")
