@@ -21,6 +21,7 @@ from reports.scorecards import (
     EMPTY_TICKETS,
     FIGURES,
     Period,
+    first_response_q,
     nudge_figures,
     ticket_figures,
     visit_figures,
@@ -75,6 +76,19 @@ def review_figures(
         partnership=p, created_at__gte=start, created_at__lt=end
     )
     ticket_row = ticket_figures(tickets, group, now).get(key, EMPTY_TICKETS)
+    # The parts and wholes of ticket_figures' shares (the same filters), so a share of a
+    # handful of tickets can be shown as "2 of 3" rather than a bare percentage.
+    resolved_q = Q(resolved_at__isnull=False)
+    ticket_counts = tickets.order_by().aggregate(
+        answered_in_time=Count("id", filter=first_response_q("on_time", now)),
+        late=Count("id", filter=first_response_q("late", now)),
+        resolved=Count("id", filter=resolved_q),
+        resolved_in_time=Count("id", filter=resolved_q & Q(resolution_breached=False)),
+        acted_on=Count("id", filter=resolved_q & ~Q(outcome="wont_change")),
+        reopened=Count("id", filter=Q(reopen_count__gt=0)),
+        ever_resolved=Count("id", filter=resolved_q | Q(reopen_count__gt=0)),
+    )
+    ticket_counts["answered_or_due"] = ticket_counts["answered_in_time"] + ticket_counts["late"]
 
     visits = visit_figures(
         Visit.objects.visible_to(user).filter(
@@ -155,6 +169,7 @@ def review_figures(
             "nudges_per_contact_per_term": term.nudges_per_contact_per_term,
         },
         "tickets": ticket_row,
+        "ticket_counts": ticket_counts,
         "ratings_by_score": {str(n): rating_counts.get(n, 0) for n in range(1, 6)},
         "you_said_we_did": you_said,
         "you_said_we_did_count": resolved_count,
