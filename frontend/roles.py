@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
-from accounts.scoping import Scope, scope_for
+from accounts.scoping import SUPPLIER_MANAGER_ROLES, Scope, scope_for
 
 SUPPLIER = "supplier"
 TEACHER = "teacher"
@@ -73,6 +73,8 @@ def nav_for(scope: Scope) -> list[tuple[str, str]]:
             ("visits", "Visits"),
             ("nudges", "Nudges"),
         ]
+        if any(r in SUPPLIER_MANAGER_ROLES for r in scope.supplier_roles.values()):
+            items += [("supplier-renewals", "Renewals")]
     if holds(scope, SCHOOL_LEAD):
         items += [
             ("scorecard", "Scorecard"),
@@ -86,6 +88,7 @@ def nav_for(scope: Scope) -> list[tuple[str, str]]:
             ("school-tickets", "School tickets"),
             ("school-phases", "Trial phases"),
             ("school-term-dates", "Term dates"),
+            ("school-renewals", "Renewals"),
         ]
     if holds(scope, SCHOOL_STAFF):
         items += [("feedback", "Give feedback"), ("my-tickets", "My tickets")]

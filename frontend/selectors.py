@@ -67,7 +67,7 @@ def _day_start(d: date, tz: ZoneInfo) -> datetime:
 
 def partnership_timeline(partnership: Partnership, *, user: Any) -> list[Event]:
     """Stage changes (with overrides), visits and readiness, trial phases and decisions,
-    tickets, time entries and nudges, newest first."""
+    tickets, time entries, nudges, and value reviews opened and decided, newest first."""
     from django.urls import reverse
 
     tz = partnership.school.zone
@@ -228,6 +228,44 @@ def partnership_timeline(partnership: Partnership, *, user: Any) -> list[Event]:
                 action_label=f"Resume “{r.stopped_rule.name}” for {r.contact}" if stopping else "",
             )
         )
+    from renewals.models import ValueReview
+
+    reviews = (
+        ValueReview.objects.visible_to(user)
+        .filter(partnership=partnership)
+        .select_related("term", "opened_by", "decided_by")
+        .order_by("-opened_at")[:n]
+    )
+    for review in reviews:
+        url = reverse("renewals-review", args=[review.pk])
+        term = review.term
+        events.append(
+            Event(
+                at=review.opened_at,
+                kind="review",
+                title="Value review opened",
+                detail=f"Term {term.number}: {term.starts_on:%-d %b %Y} to "
+                f"{term.ends_on:%-d %b %Y}; notice by {term.notice_on:%-d %b %Y}. "
+                f"{review.get_opened_how_display()}.",
+                tags=[str(review.opened_by)] if review.opened_by else [],
+                url=url,
+            )
+        )
+        if review.decided_at:
+            detail = review.decision_reason
+            if review.changes_agreed:
+                detail += f"\nChanges agreed: {review.changes_agreed}"
+            events.append(
+                Event(
+                    at=review.decided_at,
+                    kind="decision",
+                    title=f"Renewal decided: {review.get_decision_display()} — "
+                    f"{review.decision_reason}",
+                    detail=detail if review.changes_agreed else "",
+                    tags=[str(review.decided_by)] if review.decided_by else [],
+                    url=url,
+                )
+            )
     events.sort(key=lambda e: e.at, reverse=True)
     return events
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import home, phases, school, school_phases, supplier, teacher, term_dates
+from .views import home, phases, renewals, school, school_phases, supplier, teacher, term_dates
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -84,4 +84,21 @@ urlpatterns = [
         name="contact-proposal-decline",
     ),
     path("trust/", school.trust, name="trust"),
+    # Renewals: both sides (frontend/views/renewals.py)
+    path("school/renewals/", renewals.school_renewals, name="school-renewals"),
+    path("supplier/renewals/", renewals.supplier_renewals, name="supplier-renewals"),
+    path("renewals/partnerships/<int:pk>/", renewals.agreement, name="renewals-agreement"),
+    path(
+        "renewals/partnerships/<int:pk>/review/",
+        renewals.review_open,
+        name="renewals-review-open",
+    ),
+    path("renewals/reviews/<int:pk>/", renewals.review_detail, name="renewals-review"),
+    path(
+        "renewals/reviews/<int:pk>/decide/", renewals.review_decide, name="renewals-review-decide"
+    ),
+    path(
+        "renewals/reviews/<int:pk>/survey/", renewals.review_survey, name="renewals-review-survey"
+    ),
+    path("renewals/reviews/<int:pk>/pack.pdf", renewals.review_pack, name="renewals-review-pack"),
 ]

@@ -7,10 +7,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -44,6 +45,7 @@ from nudges.context import values_for
 from nudges.dispatch import render_nudge
 from nudges.models import Nudge, NudgeReply, NudgeTemplate
 from nudges.services import held_drop, held_resend, nudge_cancel
+from renewals.models import AgreementTerm
 from reports.portfolio import portfolio as portfolio_figures
 from tickets import services as ticket_services
 from tickets import sla
@@ -85,13 +87,48 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     is_manager = any(r == "account_manager" for r in s.supplier_roles.values())
     mine = request.GET.get("mine", "1" if is_manager else "0") == "1"
     include_ended = request.GET.get("ended") == "1"
-    partnerships = portfolio_partnerships(request.user, mine=mine, include_ended=include_ended)
+    sort = "renewal" if request.GET.get("sort") == "renewal" else ""
+    partnerships = _with_renewal(
+        portfolio_partnerships(request.user, mine=mine, include_ended=include_ended),
+        request.user,
+    )
+    if sort:  # the soonest notice date first; no term last
+        partnerships = partnerships.order_by(
+            F("renewal_notice_on").asc(nulls_last=True), "school__name", "id"
+        )
     page = Paginator(partnerships, PORTFOLIO_PAGE).get_page(request.GET.get("page"))
     rows = portfolio_figures(page.object_list, user=request.user)  # the API's figures
+    today = timezone.localdate()
+    due_by = today + timedelta(weeks=settings.RENEWAL_DUE_WEEKS)
+    for row in rows:
+        p = row.partnership
+        p.renewal_due = bool(
+            p.renewal_notice_on and p.renewal_notice_on <= due_by and p.renewal_ends_on >= today
+        )
     return render(
         request,
         "frontend/supplier/portfolio.html",
-        {"rows": rows, "page": page, "mine": mine, "include_ended": include_ended},
+        {
+            "rows": rows,
+            "page": page,
+            "mine": mine,
+            "include_ended": include_ended,
+            "sort": sort,
+            "due_weeks": settings.RENEWAL_DUE_WEEKS,
+            "can_renew": any(s.manages_supplier(sid) for sid in s.supplier_ids),
+        },
+    )
+
+
+def _with_renewal(partnerships: Any, user: Any) -> Any:
+    """Each partnership with its current agreement term's notice and end dates, in the
+    same query (renewals.services.due_terms says when it is due)."""
+    current = AgreementTerm.objects.visible_to(user).filter(
+        partnership=OuterRef("pk"), status=AgreementTerm.Status.CURRENT
+    )
+    return partnerships.annotate(
+        renewal_notice_on=Subquery(current.values("notice_on")[:1]),
+        renewal_ends_on=Subquery(current.values("ends_on")[:1]),
     )
 
 
