@@ -3,6 +3,7 @@ that may not act gets PermissionDenied (403), a bad value ValidationError (400).
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,20 @@ def _check_dates(starts_on: date, ends_on: date, notice_days: int) -> None:
         raise ValidationError({"ends_on": "The agreement must end after it starts."})
     if notice_days >= (ends_on - starts_on).days:
         raise ValidationError({"notice_days": "The notice period must be shorter than the term."})
+
+
+def _next_end(term: AgreementTerm, starts_on: date) -> date:
+    """The last day of a term starting on ``starts_on`` as long as ``term``: in calendar
+    months when ``term`` runs whole months (1 Sep to 31 Aug renews as 1 Sep to 31 Aug, leap
+    day or not), else in days."""
+    after = term.ends_on + timedelta(days=1)
+    months = (after.year - term.starts_on.year) * 12 + after.month - term.starts_on.month
+    if after.day != term.starts_on.day or months <= 0:
+        return starts_on + (term.ends_on - term.starts_on)
+    index = starts_on.year * 12 + starts_on.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(starts_on.day, calendar.monthrange(year, month + 1)[1])
+    return date(year, month + 1, day) - timedelta(days=1)
 
 
 def _mirror(partnership: Partnership, term: AgreementTerm) -> None:
@@ -206,8 +221,11 @@ def review_decide(
         partnership_end_by_school(partnership=partnership, by=by, reason=f"Renewal: {reason}")
     else:
         starts_on = term.ends_on + timedelta(days=1)
-        ends_on = next_ends_on or starts_on + (term.ends_on - term.starts_on)
-        _check_dates(starts_on, ends_on, term.notice_days)
+        ends_on = next_ends_on or _next_end(term, starts_on)
+        try:
+            _check_dates(starts_on, ends_on, term.notice_days)
+        except ValidationError as exc:  # the decision's own field: the next term's end
+            raise ValidationError({"next_ends_on": exc.messages}) from exc
         term.status = AgreementTerm.Status.RENEWED
         term.save(update_fields=["status"])
         new = AgreementTerm(
