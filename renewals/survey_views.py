@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -44,9 +45,11 @@ class SurveyForm(forms.Form):
 
 def _respond(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
     response = render(request, TEMPLATE, context, status=status)
-    # The link is a credential: not indexed, not kept in shared caches, not sent on.
+    # The link is a credential: not indexed, not kept in caches (never_cache), and sent on
+    # as a referrer only to this site ("no-referrer" would make browsers post the form
+    # with "Origin: null", which the CSRF check refuses).
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -67,6 +70,7 @@ def survey(request: HttpRequest, token: str) -> HttpResponse:
         "change_question": CHANGE_QUESTION,
         "max_text": MAX_TEXT,
         "choices": SurveyInvitation.Notice.choices,
+        "min_respondents": settings.SURVEY_MIN_RESPONDENTS,
     }
     if invitation.answered_at is not None:
         return _respond(request, {**context, "state": "answered"})

@@ -55,7 +55,7 @@ def test_the_form_opens_signed_out_and_shows_only_the_question(
     assert contact.email not in html and contact.last_name not in html
     assert "Sign out" not in html
     assert response["X-Robots-Tag"] == "noindex, nofollow"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
 
 
@@ -154,3 +154,54 @@ def test_an_altered_link_opens_nothing(world: Any, invitation: SurveyInvitation)
     assert response.status_code == 404
     invitation.refresh_from_db()
     assert invitation.answered_at is None
+
+
+# --- On a phone, in a real browser ------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.xdist_group("browser")
+@pytest.mark.django_db(transaction=True)
+def test_answered_on_a_375px_phone(live_server: Any, monkeypatch: Any, tmp_path: Any) -> None:
+    """Signed out, from the email link, on a phone: nothing scrolls sideways, the three
+    answers are big enough to tap, and the answer is taken. Skips without Debian's
+    Chromium (tests/browser/conftest.py says how to install it)."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: Chromium is not installed at {CHROMIUM}", pytrace=False)
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    from conftest import build_world
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    world = build_world()
+    [inv] = survey_send(by=world.users["a_lead"], review=open_review(world))
+    url = f"{live_server.url}/survey/{survey_token(inv)}/"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page(viewport={"width": 375, "height": 812}, locale="en-GB")
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        choice = page.get_by_label("A little", exact=True)
+        box = page.locator("label.notice-choice").nth(1).bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 300
+        violations = Axe().run(page).response["violations"]
+        assert violations == [], [v["id"] for v in violations]
+        if os.environ.get("SAVE_SCREENSHOTS") == "1":
+            page.screenshot(path=str(tmp_path / "survey-form.png"), full_page=True)
+        choice.check()
+        page.get_by_label("What do you use it for?").fill("Starters on the board")
+        page.get_by_role("button", name="Send my answer").click()
+        page.get_by_role("heading", name="Thank you").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        if os.environ.get("SAVE_SCREENSHOTS") == "1":
+            page.screenshot(path=str(tmp_path / "survey-thanks.png"), full_page=True)
+            print(tmp_path)
+        browser.close()
+    inv.refresh_from_db()
+    assert (inv.notice, inv.uses) == ("a_little", "Starters on the board")
