@@ -12,6 +12,7 @@ every URL but ``data:``: a ticket subject or a reason can't make the server fetc
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +26,9 @@ from .figures import review_figures
 from .models import SurveyInvitation, ValueReview
 
 Notice = SurveyInvitation.Notice
+
+# WeasyPrint reports each layout step at INFO; a pack is one request, not a progress bar.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 SMALL_NUMBER = 5  # below this many tickets, a share is shown as "n of m"
 
@@ -72,6 +76,18 @@ def _day(iso: str | None) -> str:
     if not iso:
         return "?"
     return date.fromisoformat(iso).strftime("%-d %b %Y")
+
+
+def _dates(rows: list[dict], *keys: str) -> list[dict]:
+    """Copies of the snapshot's rows with their ISO dates as dates (for the templates)."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        for k in keys:
+            if isinstance(row.get(k), str):
+                row[k] = date.fromisoformat(row[k])
+        out.append(row)
+    return out
 
 
 def figures_for(review: ValueReview, *, user: Any, now: datetime | None = None) -> dict:
@@ -219,12 +235,12 @@ def review_context(review: ValueReview, *, user: Any, now: datetime | None = Non
         ],
         "visit_rows": visits,
         "nudge_rows": nudges,
-        "onsite_rows": hours,
+        "onsite_rows": _dates(hours, "starts_on", "ends_on"),
         "onsite_definition": d.get("onsite_hours_by_term", ""),
-        "you_said": f.get("you_said_we_did", []),
+        "you_said": _dates(f.get("you_said_we_did", []), "resolved_on"),
         "you_said_count": f.get("you_said_we_did_count", 0),
-        "phases": f.get("trial_phases", []),
-        "follow_ups": f.get("open_follow_ups", []),
+        "phases": _dates(f.get("trial_phases", []), "start_date", "end_date"),
+        "follow_ups": _dates(f.get("open_follow_ups", []), "due_on"),
         "survey": survey_for(review, user=user),
         "sections": SECTIONS,
         "headings": dict(SECTIONS),
