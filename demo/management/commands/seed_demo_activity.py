@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from demo.activity import seed_activity
+from demo.renewals import seed_renewals
 
 
 class Command(BaseCommand):
@@ -12,7 +13,15 @@ class Command(BaseCommand):
         counts = seed_activity()
         if not counts:
             self.stdout.write("Tickets already exist; demo activity left as it is.")
+        else:
+            self.stdout.write(
+                "Demo activity: "
+                + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+            )
+        renewals = seed_renewals()
+        if not renewals:
+            self.stdout.write("Agreement terms already exist; demo renewals left as they are.")
             return
         self.stdout.write(
-            "Demo activity: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+            "Demo renewals: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in renewals.items())
         )
