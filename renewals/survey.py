@@ -325,45 +325,53 @@ def survey_answer(*, token: str, notice: str, uses: str = "", change: str = "") 
 # --- What each side sees ----------------------------------------------------------------
 
 
+def _tally(answered: list[SurveyInvitation]) -> dict[str, Any]:
+    counts = {value: 0 for value in Notice.values}
+    for r in answered:
+        if r.notice in counts:
+            counts[r.notice] += 1
+    return {
+        "counts": counts,
+        "uses": sorted((r.uses for r in answered if r.uses), key=str.casefold),
+        "changes": sorted((r.change for r in answered if r.change), key=str.casefold),
+    }
+
+
 def survey_summary(review: ValueReview, *, user: Any) -> dict[str, Any]:
     """The survey's answers as ``user`` may see them.
 
     School's leads (school lead, trust lead): everything, with each person's answer and
-    name. The supplier's staff: how many were asked and answered, the counts and the
-    words, without names and sorted (not in the order people were asked or answered),
-    and only once ``settings.SURVEY_MIN_RESPONDENTS`` people have answered; before that
-    the counts are None, the words empty and ``withheld`` True with the reason. Anyone
-    else: PermissionDenied."""
+    name. The supplier's staff: how many were asked and answered, and the counts and the
+    words without names, sorted (not in the order people were asked or answered), and
+    only in whole steps of ``settings.SURVEY_MIN_RESPONDENTS`` answers in the order they
+    came: below the first step the counts are None, the words empty and ``withheld`` True
+    with the reason; after it, ``counted`` says how many answers the figures hold, so that
+    comparing two readings never shows fewer than that many new answers at once (one
+    more answer alone would otherwise be told apart). Anyone else: PermissionDenied."""
     s = scope_for(user)
     school_side = _leads(user, review.school_id)
     if not school_side and review.supplier_id not in s.supplier_ids:
         raise PermissionDenied("Only the school's leads and the supplier's staff see this.")
-    minimum = settings.SURVEY_MIN_RESPONDENTS
+    minimum = max(1, settings.SURVEY_MIN_RESPONDENTS)
     rows = list(
         SurveyInvitation.objects.filter(review_id=review.pk)
         .select_related("contact")
         .order_by("id")
     )
     answered = [r for r in rows if r.answered_at is not None]
-    counts = {value: 0 for value in Notice.values}
-    for r in answered:
-        if r.notice in counts:
-            counts[r.notice] += 1
-    uses = [r.uses for r in answered if r.uses]
-    changes = [r.change for r in answered if r.change]
     out: dict[str, Any] = {
         "invited": len(rows),
         "answered": len(answered),
+        "counted": len(answered),
         "min_respondents": minimum,
         "question": QUESTION.format(product=product_name(review.partnership)),
-        "counts": counts,
-        "uses": sorted(uses, key=str.casefold),
-        "changes": sorted(changes, key=str.casefold),
         "answers": [],
         "withheld": False,
         "withheld_reason": "",
+        "note": "",
     }
     if school_side:
+        out.update(_tally(answered))
         out["answers"] = [
             {
                 "invitation": r.pk,
@@ -378,7 +386,10 @@ def survey_summary(review: ValueReview, *, user: Any) -> dict[str, Any]:
             for r in answered
         ]
         return out
-    if len(answered) < minimum:
+    in_order = sorted(answered, key=lambda r: (r.answered_at, r.pk))
+    released = in_order[: len(answered) // minimum * minimum]
+    out["counted"] = len(released)
+    if not released:
         out.update(
             counts=None,
             uses=[],
@@ -389,5 +400,12 @@ def survey_summary(review: ValueReview, *, user: Any) -> dict[str, Any]:
                 f"shown to the supplier from {minimum} answers, so that nobody's answer can "
                 "be told apart."
             ),
+        )
+        return out
+    out.update(_tally(released))
+    if len(released) < len(answered):
+        out["note"] = (
+            f"These figures hold the first {len(released)} of {len(answered)} answers: they "
+            f"grow {minimum} answers at a time, so that no single answer can be told apart."
         )
     return out

@@ -447,7 +447,8 @@ def test_below_five_answers_the_supplier_sees_only_how_many(world: Any) -> None:
 def test_from_five_answers_the_supplier_sees_counts_and_words_without_names(world: Any) -> None:
     review = _answered(world, 5)
     seen = survey_summary(review, user=world.users["s1_am"])
-    assert seen["withheld"] is False and seen["answered"] == 5
+    assert seen["withheld"] is False and (seen["answered"], seen["counted"]) == (5, 5)
+    assert seen["note"] == ""
     assert seen["counts"] == {"not_at_all": 1, "a_little": 1, "a_lot": 3}
     # Sorted, not in the order people were asked (which would tie words to the nudges).
     assert seen["uses"] == ["apple starters", "Marking", "Quizzes", "Zebra homework"]
@@ -462,6 +463,23 @@ def test_from_five_answers_the_supplier_sees_counts_and_words_without_names(worl
     trust = survey_summary(review, user=world.users["trust_lead"])
     assert {a["name"] for a in trust["answers"]} == {name for name, *_ in ANSWERS}
     assert trust["question"] == "Would you notice if Acme Maths was gone?"
+
+
+def test_the_suppliers_figures_grow_five_answers_at_a_time(world: Any) -> None:
+    """Otherwise comparing the figures before and after one more answer would show it."""
+    review = _answered(world, 5)
+    before = survey_summary(review, user=world.users["s1_am"])
+    [sixth] = invite(world, [staff(world, "Vera")], review)
+    survey_answer(token=survey_token(sixth), notice="not_at_all", uses="Sixth words")
+    seen = survey_summary(review, user=world.users["s1_am"])
+    assert (seen["answered"], seen["counted"]) == (6, 5)
+    assert {k: seen[k] for k in ("counts", "uses", "changes")} == {
+        k: before[k] for k in ("counts", "uses", "changes")
+    }
+    assert "first 5 of 6 answers" in seen["note"] and "Sixth words" not in json.dumps(seen)
+    lead = survey_summary(review, user=world.users["a_lead"])
+    assert lead["counted"] == 6 and "Sixth words" in lead["uses"]
+    assert lead["counts"]["not_at_all"] == 2
 
 
 @pytest.mark.parametrize("user", ["a_teacher", "b_lead", "s2_am", "outsider"])
