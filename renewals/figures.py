@@ -104,9 +104,12 @@ def review_figures(
         created_at__gte=start,
         created_at__lt=end,
     )
+    # By school: nudge_figures groups opt-outs by their contact's school (an opt-out has
+    # no partnership), so a partnership key never met them. The nudges are this
+    # partnership's already, the opt-outs this supplier's at this school.
     nudges = nudge_figures(
-        sent.filter(school_id=p.school_id), stops.filter(supplier_id=p.supplier_id), group
-    ).get(key, {"nudges_sent": 0, "opt_outs": 0})
+        sent.filter(school_id=p.school_id), stops.filter(supplier_id=p.supplier_id), ["school_id"]
+    ).get((p.school_id,), {"nudges_sent": 0, "opt_outs": 0})
     reached = set(
         sent.filter(status=Nudge.Status.SENT).values_list("contact_id", flat=True).distinct()
     )
