@@ -23,8 +23,8 @@ def build_cast() -> SimpleNamespace:
     c = SimpleNamespace()
     c.supplier = f.SupplierFactory(name="Cedar Learning")
     c.other_supplier = f.SupplierFactory(name="Delta Tutors")
-    c.school = f.SchoolFactory(name="Elm Primary", urn="200001")
-    c.other_school = f.SchoolFactory(name="Fir Academy", urn="200002")
+    c.school = f.SchoolFactory(name="Elm Primary", urn="990001")
+    c.other_school = f.SchoolFactory(name="Fir Academy", urn="990002")
     roles = {
         "admin": (c.supplier, "supplier_admin"),
         "am": (c.supplier, "account_manager"),
