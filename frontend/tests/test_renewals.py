@@ -301,6 +301,9 @@ def test_the_school_lead_decides_through_a_confirm_step_and_the_supplier_sees_it
     assert "Renew with changes" in supplier and "Staff use it daily." in supplier
     assert str(world.a_lead) in supplier and "Two more on-site hours a term." in supplier
     assert "Record the decision" not in supplier
+    listed = _text(login("s1_am").get("/supplier/renewals/"))
+    recent = listed.split(f'id="decided-{review.pk}"', 1)[1].split("</li>", 1)[0]
+    assert "Decided: Renew with changes" in recent and "Staff use it daily." in recent
 
 
 def test_the_supplier_cannot_decide(world, login):

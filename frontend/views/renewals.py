@@ -9,6 +9,7 @@ Terms and reviews come only through their ``visible_to`` (teachers and other ten
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -69,7 +70,7 @@ class SurveyForm(forms.Form):
         widget=forms.RadioSelect,
     )
     tag = forms.ChoiceField(
-        label="Tag", required=False, choices=[("", "Choose…"), *StakeholderTag.choices]
+        label="Which tag", required=False, choices=[("", "Choose…"), *StakeholderTag.choices]
     )
     message = forms.CharField(
         label="A line from you",
@@ -134,7 +135,10 @@ def _terms(user: Any) -> Any:
     )
 
 
-def _list(request: HttpRequest, terms: Any, side: str) -> HttpResponse:
+RECENT_DAYS = 90  # decisions listed under "Decided recently"
+
+
+def _list(request: HttpRequest, terms: Any, side: str, decided: Any) -> HttpResponse:
     today = timezone.localdate()
     weeks = settings.RENEWAL_DUE_WEEKS
     due = set(
@@ -143,10 +147,25 @@ def _list(request: HttpRequest, terms: Any, side: str) -> HttpResponse:
         .values_list("pk", flat=True)
     )
     rows = [{"term": t, "due": t.pk in due, "review": getattr(t, "review", None)} for t in terms]
+    recent = list(
+        decided.filter(
+            status=ValueReview.Status.DECIDED,
+            decided_at__gte=timezone.now() - timedelta(days=RECENT_DAYS),
+        )
+        .select_related("school", "supplier", "decided_by", "next_term")
+        .order_by("-decided_at", "-id")
+    )
     return render(
         request,
         "frontend/renewals/list.html",
-        {"rows": rows, "side": side, "weeks": weeks, "due_count": len(due)},
+        {
+            "rows": rows,
+            "side": side,
+            "weeks": weeks,
+            "due_count": len(due),
+            "recent": recent,
+            "recent_days": RECENT_DAYS,
+        },
     )
 
 
@@ -154,9 +173,9 @@ def _list(request: HttpRequest, terms: Any, side: str) -> HttpResponse:
 @require_GET
 def school_renewals(request: HttpRequest) -> HttpResponse:
     s = scope_for(request.user)
-    return _list(
-        request, list(_terms(request.user).filter(school_id__in=s.all_school_ids)), "school"
-    )
+    terms = _terms(request.user).filter(school_id__in=s.all_school_ids)
+    decided = ValueReview.objects.visible_to(request.user).filter(school_id__in=s.all_school_ids)
+    return _list(request, list(terms), "school", decided)
 
 
 @role_required(SUPPLIER)
@@ -166,9 +185,11 @@ def supplier_renewals(request: HttpRequest) -> HttpResponse:
     if not any(s.manages_supplier(sid) for sid in s.supplier_ids):
         raise PermissionDenied("Renewals are for the supplier's admins and account managers.")
     terms = _terms(request.user).filter(supplier_id__in=s.supplier_ids)
+    decided = ValueReview.objects.visible_to(request.user).filter(supplier_id__in=s.supplier_ids)
     if request.GET.get("mine") == "1":
         terms = terms.filter(partnership__account_manager=request.user)
-    return _list(request, list(terms), "supplier")
+        decided = decided.filter(partnership__account_manager=request.user)
+    return _list(request, list(terms), "supplier", decided)
 
 
 # --- A partnership's agreement ---------------------------------------------------------------
