@@ -425,15 +425,18 @@ def review_survey(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         add_service_errors(form, exc)
         return _review_page(request, review, survey_form=form, status=FORM_ERROR)
-    count = len(sent) if isinstance(sent, list | tuple | set) else sent
-    if isinstance(count, int):
+    if sent:
         messages.success(
             request,
-            f"The survey goes to {count} member{'s' if count != 1 else ''} of staff, "
+            f"The survey goes to {len(sent)} member{'s' if len(sent) != 1 else ''} of staff, "
             "within the school's send hours.",
         )
     else:
-        messages.success(request, "The survey is on its way, within the school's send hours.")
+        messages.warning(
+            request,
+            "Nobody new to ask: everyone in that group has been asked already, has stopped "
+            f"{review.supplier.name}'s emails, or has no address.",
+        )
     return redirect("renewals-review", pk=review.pk)
 
 
