@@ -3,6 +3,7 @@ queries (current trial phase, next visit, open tickets, products)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -73,6 +74,16 @@ def personal_links(nudges: Iterable[Nudge]) -> dict[int, dict[str, str]]:
         for nudge_id, url in resolve(mine).items():
             out.setdefault(nudge_id, {})[stand_in] = url
     return out
+
+
+def redact_personal_links(text: str) -> str:
+    """``text`` (a reply that may quote the email) with any working personal link put back
+    to its stand-in, so the supplier reading the reply cannot use it."""
+    for placeholder, _ in PERSONAL_LINKS.values():
+        path = placeholder.removesuffix("_url")
+        stand_in = personal_link_stand_in(placeholder)
+        text = re.sub(rf"https?://[^\s<>\"']*/{re.escape(path)}/[^\s<>\"'/]+/?", stand_in, text)
+    return text
 
 
 def personalise(text: str, links: dict[str, str] | None, *, html: bool = False) -> str:

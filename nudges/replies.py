@@ -19,6 +19,7 @@ from accounts.scoping import scope_for
 from audit.history import record_changes
 from partnership_crm.mail import send_once
 
+from .context import redact_personal_links
 from .models import Nudge, NudgeReply
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def record_reply(
         partnership_id=nudge.partnership_id,
         contact_id=nudge.contact_id,
         subject=subject[:300],
-        body=body,
+        body=redact_personal_links(body),
         is_auto=is_auto,
         received_at=received_at or timezone.now(),
         stopped_rule_id=nudge.rule_id if stops else None,

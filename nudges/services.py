@@ -168,6 +168,10 @@ def nudge_create(
 
 def nudge_cancel(*, nudge: Nudge, by: User) -> Nudge:
     _require_manager(by, nudge.supplier_id)
+    if nudge.occurrence.startswith("survey:"):
+        raise PermissionDenied(
+            "This is the school's staff survey; only the school's lead stops it."
+        )
     cancelled = Nudge.objects.filter(pk=nudge.pk, status=Nudge.Status.SCHEDULED).update(
         status=Nudge.Status.CANCELLED, status_reason=f"cancelled by {by.get_full_name()}"
     )

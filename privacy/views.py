@@ -173,6 +173,7 @@ SECTIONS = [
     ("inbound_emails", "Emails received from them"),
     ("proposals", "Suppliers' proposals of them"),
     ("supplier_notes", "Your supplier's notes about them"),
+    ("survey_answers", "Renewal survey answers"),
     ("memberships", "Their sign-in's roles"),
     ("audit_entries", "Audit trail entries"),
 ]

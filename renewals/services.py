@@ -19,6 +19,7 @@ from accounts.services import partnership_end_by_school
 
 from .figures import review_figures
 from .models import AgreementTerm, ValueReview
+from .survey import survey_close
 
 COMMITMENTS = (
     "onsite_hours_per_term",
@@ -250,5 +251,6 @@ def review_decide(
     locked.decided_by = by
     locked.decided_at = now
     locked.figures = review_figures(locked, user=by, now=now)
+    survey_close(review=locked)  # survey emails not yet sent would only say it closed
     locked.save()
     return locked

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from renewals.services import review_open, term_save
+from renewals.services import term_save
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,7 @@ def _keys(world: Any, who: str, **params: Any) -> set[tuple[str, int]]:
 
 
 def test_terms_and_reviews_are_on_the_trail_of_their_own_sides_only(world: Any) -> None:
+    review = world.renewals["rv_a1"]
     term = term_save(
         by=world.users["s1_am"],
         partnership=world.p_a1,
@@ -28,7 +29,8 @@ def test_terms_and_reviews_are_on_the_trail_of_their_own_sides_only(world: Any) 
         ends_on=date(2027, 8, 31),
         notice_days=60,
     )
-    review = review_open(by=world.users["a_lead"], term=term)
+    assert term.pk == review.term_id
+
     expected = {("agreement_term", term.pk), ("value_review", review.pk)}
 
     assert expected <= _keys(world, "a_lead")
