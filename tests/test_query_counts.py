@@ -211,3 +211,22 @@ def test_renewal_lists_cost_the_same_for_one_row_as_for_many(
     assert rows_many > rows_few
     assert many == few, "\n".join(sql)
     assert many <= budget, "\n".join(sql)
+
+
+def test_a_value_reviews_figures_cost_the_same_with_many_tickets(world: Any) -> None:
+    """The figures are aggregates in the database (and one capped list of resolved
+    tickets): a review with 20 more tickets costs no more queries."""
+    url = f"/api/v1/value-reviews/{world.rv_a1.pk}/"
+    few, _, _ = _count_detail(world, "a_lead", url)
+    _more_tickets(world, 20)
+    many, body, sql = _count_detail(world, "a_lead", url)
+    assert body["figures"]["tickets"]["tickets_raised"] >= 20
+    assert many == few, "\n".join(sql)
+
+
+def _count_detail(world: Any, user: str, url: str) -> tuple[int, dict[str, Any], list[str]]:
+    world.users[user].__dict__.pop("_crm_scope", None)
+    with CaptureQueriesContext(connection) as ctx:
+        response = world.client(user).get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries), response.json(), [q["sql"] for q in ctx.captured_queries]
