@@ -43,11 +43,11 @@ PLACEHOLDER = "survey_url"
 MAX_TEXT = 1000
 Notice = SurveyInvitation.Notice
 
-QUESTION = "Would you notice if {product} was gone?"
+QUESTION = "Would you notice if we no longer had {product}?"
 USES_QUESTION = "What do you use it for?"
 CHANGE_QUESTION = "What should change?"
 
-SUBJECT = "Would you notice if {{ product_name }} was gone?"
+SUBJECT = "Would you notice if we no longer had {{ product_name }}?"
 BODY_TEXT = """Hello {{ first_name }},
 
 {{ school_name }} is deciding whether to renew {{ product_name }} from {{ supplier_name }}, \

@@ -14,6 +14,7 @@ from django.utils.html import escape
 from accounts.models import Partnership, TrialPhase
 from accounts.scoping import scope_for
 from nudges.models import Nudge
+from renewals.models import AgreementTerm, ValueReview
 from tickets.models import Ticket
 
 
@@ -58,6 +59,15 @@ def _pages(world: Any, user: str) -> list[str]:
         urls.append("/trust/")
     if s.all_school_ids or any(r == "supplier_admin" for r in s.supplier_roles.values()):
         urls.append("/audit/")  # the audit trail (privacy/trail.py)
+    # Renewals: the lists, each visible agreement and review (not the PDF: binary)
+    if s.all_school_ids:
+        urls.append("/school/renewals/")
+    if any(s.manages_supplier(sid) for sid in s.supplier_ids):
+        urls.append("/supplier/renewals/")
+    for term in AgreementTerm.objects.visible_to(u):
+        urls.append(f"/renewals/partnerships/{term.partnership_id}/")
+    for review in ValueReview.objects.visible_to(u):
+        urls.append(f"/renewals/reviews/{review.pk}/")
     return urls
 
 

@@ -119,7 +119,7 @@ def test_by_default_the_trial_cohort_is_asked(world: Any) -> None:
     assert nudge.status == Nudge.Status.SCHEDULED
     assert abs(nudge.due_at - timezone.now()) < timedelta(minutes=1)
     assert nudge.next_attempt_at == nudge.due_at
-    assert nudge.subject == "Would you notice if {{ product_name }} was gone?"
+    assert nudge.subject == "Would you notice if we no longer had {{ product_name }}?"
     # No working link is ever stored with the nudge.
     assert (
         "{{ survey_url }}" in nudge.body_text and working(nudge.body_text + nudge.body_html) == []
@@ -232,7 +232,7 @@ def test_the_dispatcher_sends_it_with_the_working_link_but_stores_a_stand_in(qui
     assert stats.sent == 1
     _, [email] = sender.batches[0]
     assert email.nudge_id == inv.nudge_id and email.to_email == world.c_a_teacher.email
-    assert email.subject == "Would you notice if Acme Maths was gone?"
+    assert email.subject == "Would you notice if we no longer had Acme Maths?"
     assert "Hello Ann," in email.text and "Ta!" in email.text
     assert "Unsubscribe: " in email.text and "/unsubscribe/" in email.html
     [token] = working(email.text)
@@ -309,7 +309,7 @@ def test_sent_through_sendgrids_sdk_to_the_loopback_fake(quiet: Any, settings: A
         assert stats.sent == 1
         [delivery] = fake.deliveries
     assert delivery.to_email == world.c_a_teacher.email
-    assert delivery.subject == "Would you notice if Acme Maths was gone?"
+    assert delivery.subject == "Would you notice if we no longer had Acme Maths?"
     assert [read_survey_token(t) for t in working(delivery.text or "")] == [inv]
 
 
@@ -462,7 +462,7 @@ def test_from_five_answers_the_supplier_sees_counts_and_words_without_names(worl
                for c, i in contact_ids)  # fmt: skip
     trust = survey_summary(review, user=world.users["trust_lead"])
     assert {a["name"] for a in trust["answers"]} == {name for name, *_ in ANSWERS}
-    assert trust["question"] == "Would you notice if Acme Maths was gone?"
+    assert trust["question"] == "Would you notice if we no longer had Acme Maths?"
 
 
 def test_the_suppliers_figures_grow_five_answers_at_a_time(world: Any) -> None:

@@ -39,7 +39,7 @@ def test_the_form_opens_signed_out_and_shows_only_the_question(
     response = _client().get(url)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<h1>Would you notice if Acme Maths was gone?</h1>" in html
+    assert "<h1>Would you notice if we no longer had Acme Maths?</h1>" in html
     assert "Ashfield Primary" in html and "Acme Learning" in html
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in html
     for value, label in [
